@@ -1,0 +1,39 @@
+"""tokenservice: a bearer-token microservice on Flask-JWT-Extended and PostgreSQL."""
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from flask import Flask
+
+from . import cli, request_guards
+from .config import load_settings
+from .errors import register_error_handlers
+from .extensions import api, db, jwt, migrate
+from .routes import BLUEPRINTS
+from .tokens import register_token_loaders
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def create_app(environ: Mapping[str, str] | None = None) -> Flask:
+    """Build the app from environment variables (`os.environ` unless given)."""
+    app = Flask(__name__, instance_path=str(ROOT / "instance"))
+    app.config.update(load_settings(os.environ if environ is None else environ, instance_path=app.instance_path))
+    if app.config["SQLALCHEMY_DATABASE_URI"] is None:
+        from . import embedded_db
+
+        app.config["SQLALCHEMY_DATABASE_URI"] = embedded_db.start(Path(app.instance_path) / "postgres")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    jwt.init_app(app)
+    api.init_app(app)
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    # After the extensions, so that these handlers replace any they registered.
+    register_error_handlers(app, jwt)
+    register_token_loaders(jwt)
+    request_guards.init_app(app)
+    cli.init_app(app)
+    return app

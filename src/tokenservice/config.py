@@ -1,0 +1,130 @@
+"""Every setting the service reads, read once from the environment.
+
+`load_settings` turns an environment mapping into Flask config keys. Unsafe
+values stop the app at start with a `ConfigError` whose sentence names the
+variable. `.env.example` lists the same variables with the same meaning.
+"""
+
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+MIN_SECRET_BYTES = 32  # RFC 7518 3.2: an HS256 key at least as long as the hash
+MAX_BODY_BYTES = 64 * 1024
+DEV_SECRET_FILE = "jwt-secret"
+
+
+class ConfigError(RuntimeError):
+    """A setting that the service refuses to start with."""
+
+
+def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
+    """Read the environment into Flask config keys, refusing unsafe values."""
+    database_url = environ.get("DATABASE_URL") or None
+    # Setting DATABASE_URL means "a real deployment" unless APP_ENV says otherwise.
+    app_env = environ.get("APP_ENV") or ("production" if database_url else "development")
+    if app_env not in ("development", "production"):
+        raise ConfigError(f"APP_ENV must be 'development' or 'production', not {app_env!r}.")
+    production = app_env == "production"
+
+    if database_url is None and production:
+        raise ConfigError("DATABASE_URL is required in production: set it to a postgres:// URL.")
+
+    access_seconds = _seconds(environ, "JWT_ACCESS_TOKEN_EXPIRES", 900)
+    refresh_seconds = _seconds(environ, "JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600)
+    issuer = environ.get("JWT_ISSUER") or None
+    audience = environ.get("JWT_AUDIENCE") or None
+
+    return {
+        "APP_ENV": app_env,
+        # None means: start the embedded development PostgreSQL (see embedded_db.py).
+        "SQLALCHEMY_DATABASE_URI": database_url and normalise_database_url(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            # Fail fast when PostgreSQL is unreachable, so clients get a 503 quickly.
+            "connect_args": {"connect_timeout": 5, "application_name": "tokenservice"},
+        },
+        # Flask enforces this only when the body is read; request_guards.py
+        # also refuses a large Content-Length before any view runs.
+        "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
+        "JWT_SECRET_KEY": _jwt_secret(environ, production=production, instance_path=instance_path),
+        "JWT_ALGORITHM": "HS256",
+        "JWT_DECODE_ALGORITHMS": ["HS256"],
+        "JWT_TOKEN_LOCATION": ["headers"],
+        # No cookies yet, so no CSRF claim in the tokens.
+        "JWT_COOKIE_CSRF_PROTECT": False,
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=access_seconds),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(seconds=refresh_seconds),
+        "JWT_ENCODE_ISSUER": issuer,
+        "JWT_DECODE_ISSUER": issuer,
+        "JWT_ENCODE_AUDIENCE": audience,
+        "JWT_DECODE_AUDIENCE": audience,
+        # flask-smorest: the OpenAPI document is not served yet.
+        "API_TITLE": "tokenservice",
+        "API_VERSION": "1",
+        "OPENAPI_VERSION": "3.1.0",
+    }
+
+
+def normalise_database_url(url: str) -> str:
+    """Map postgres:// and postgresql:// URLs to the psycopg2 driver.
+
+    Heroku hands out postgres://, which SQLAlchemy no longer knows, and
+    SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which we do not
+    install.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError("DATABASE_URL is not a valid URL: use postgres://user:password@host:port/dbname.") from None
+    if parsed.drivername not in ("postgres", "postgresql", "postgresql+psycopg2"):
+        raise ConfigError(f"DATABASE_URL must be a postgres:// or postgresql:// URL, not {parsed.drivername}://.")
+    return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name) or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of seconds, not {raw!r}.") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be a positive number of seconds.")
+    return value
+
+
+def _jwt_secret(environ: Mapping[str, str], *, production: bool, instance_path: str) -> str:
+    secret = environ.get("JWT_SECRET_KEY") or None
+    if secret is None:
+        if production:
+            raise ConfigError(
+                "JWT_SECRET_KEY is required in production: set it to a random string of at least "
+                f"{MIN_SECRET_BYTES} bytes, e.g. the output of `python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+            )
+        return _development_secret(Path(instance_path))
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(f"JWT_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes long.")
+    return secret
+
+
+def _development_secret(instance_dir: Path) -> str:
+    """A random key made once and kept, so restarts and all workers agree."""
+    path = instance_dir / DEV_SECRET_FILE
+    if not path.exists():
+        instance_dir.mkdir(parents=True, exist_ok=True)
+        draft = instance_dir / f".{DEV_SECRET_FILE}.{os.getpid()}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        try:
+            # link() fails if another worker got there first: theirs wins.
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()

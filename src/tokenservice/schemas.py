@@ -1,0 +1,69 @@
+"""Request and response schemas: they validate input and will document the API."""
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from .models import ROLES
+from .passwords import password_problem
+
+USERNAME = validate.Regexp(
+    r"[A-Za-z0-9._-]{3,64}\Z",
+    error="Must be 3 to 64 characters: ASCII letters, digits, '.', '_' or '-'.",
+)
+NAME = validate.Length(max=200)
+
+
+class UserSchema(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    name = fields.String(allow_none=True)
+    role = fields.String()
+    is_active = fields.Boolean()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class NewUserSchema(Schema):
+    username = fields.String(required=True, validate=USERNAME)
+    password = fields.String(required=True, load_only=True)
+    name = fields.String(allow_none=True, validate=NAME)
+    role = fields.String(validate=validate.OneOf(ROLES), metadata={"description": "Admins only."})
+
+    @validates_schema(skip_on_field_errors=False)
+    def check_password(self, data, **kwargs):
+        if "password" in data:
+            problem = password_problem(data["password"], username=data.get("username"))
+            if problem:
+                raise ValidationError(problem, field_name="password")
+
+
+class ProfileUpdateSchema(Schema):
+    name = fields.String(allow_none=True, validate=NAME)
+
+
+class TokenRequestSchema(Schema):
+    grant_type = fields.String(load_default="password")
+    username = fields.String()
+    password = fields.String(load_only=True)
+    # OAuth 2.0 clients (Swagger UI's Authorize among them) send these; ignored.
+    scope = fields.String()
+    client_id = fields.String()
+    client_secret = fields.String(load_only=True)
+
+
+class TokenResponseSchema(Schema):
+    access_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+    refresh_token = fields.String()
+    token = fields.String(metadata={"description": "The access token again, under the seeds' name."})
+    user_id = fields.Integer()
+
+
+class ProtectedSchema(Schema):
+    id = fields.Integer()
+    username = fields.String()
+
+
+class HealthSchema(Schema):
+    status = fields.String()
+    database = fields.String()

@@ -1,0 +1,34 @@
+"""Issuing tokens, and the Flask-JWT-Extended callbacks that check them."""
+
+from flask import current_app
+from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token
+
+from .models import LoginSession, User
+from .sessions import find_live_user
+
+
+def issue_tokens(*, user: User, login_session: LoginSession) -> dict:
+    """The token response of SPEC 4 for a user's session."""
+    claims = {"role": user.role, "sid": str(login_session.id)}
+    access_token = create_access_token(identity=str(user.id), additional_claims=claims, fresh=True)
+    refresh_token = create_refresh_token(
+        identity=str(user.id),
+        # The session records which refresh token is its live one by jti.
+        additional_claims={**claims, "jti": str(login_session.refresh_jti)},
+    )
+    return {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+        "refresh_token": refresh_token,
+        "token": access_token,  # the seeds' field name, kept for their front ends
+        "user_id": user.id,
+    }
+
+
+def register_token_loaders(jwt: JWTManager) -> None:
+    @jwt.user_lookup_loader
+    def load_live_user(jwt_header: dict, jwt_data: dict) -> User | None:
+        # Must return the user or None (then a 401 invalid_token). Database
+        # errors are left to propagate, so an outage is a 503, not a 401.
+        return find_live_user(user_id=jwt_data.get("sub"), session_id=jwt_data.get("sid"))

@@ -1,0 +1,3 @@
+from tokenservice import create_app
+
+app = create_app()
