@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError
 
 MIN_SECRET_BYTES = 32  # RFC 7518 3.2: an HS256 key at least as long as the hash
 MAX_BODY_BYTES = 64 * 1024
-DEV_SECRET_FILE = "jwt-secret"
+DEV_SECRET_FILE = "jwt-secret"  # noqa: S105 (a file name, not a secret)
 
 
 class ConfigError(RuntimeError):
@@ -102,8 +102,9 @@ def _jwt_secret(environ: Mapping[str, str], *, production: bool, instance_path: 
     if secret is None:
         if production:
             raise ConfigError(
-                "JWT_SECRET_KEY is required in production: set it to a random string of at least "
-                f"{MIN_SECRET_BYTES} bytes, e.g. the output of `python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+                f"JWT_SECRET_KEY is required in production: set it to a random string of at least "
+                f"{MIN_SECRET_BYTES} bytes, e.g. the output of "
+                "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`."
             )
         return _development_secret(Path(instance_path))
     if len(secret.encode()) < MIN_SECRET_BYTES:

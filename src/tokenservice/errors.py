@@ -9,16 +9,16 @@ from flask import Flask, current_app, jsonify
 from flask_jwt_extended import JWTManager
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from werkzeug.exceptions import HTTPException
 
 from .extensions import db
-from werkzeug.exceptions import HTTPException
 
 RETRY_AFTER_SECONDS = "5"
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
 
 # RFC 6750 3.1, exactly as SPEC 5 words them.
 CHALLENGE = 'Bearer realm="api"'
-CHALLENGE_INVALID_TOKEN = 'Bearer realm="api", error="invalid_token"'
+CHALLENGE_INVALID_TOKEN = 'Bearer realm="api", error="invalid_token"'  # noqa: S105 (not a secret)
 
 _CODES = {
     400: ("invalid_request", "The request is not valid."),

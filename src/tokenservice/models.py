@@ -13,9 +13,7 @@ ROLES = ("user", "admin")
 
 class User(db.Model):
     __tablename__ = "users"
-    __table_args__ = (
-        CheckConstraint("role IN ('user', 'admin')", name="ck_users_role"),
-    )
+    __table_args__ = (CheckConstraint("role IN ('user', 'admin')", name="ck_users_role"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64))

@@ -26,7 +26,17 @@ def issue_tokens(*, user: User, login_session: LoginSession) -> dict:
     }
 
 
+# PyJWT checks exp only when it is present; a token without it would never expire.
+# (A missing `type` cannot be seen here: Flask-JWT-Extended reads it as "access".)
+REQUIRED_CLAIMS = ("sub", "sid", "exp", "jti")
+
+
 def register_token_loaders(jwt: JWTManager) -> None:
+    @jwt.token_verification_loader
+    def has_required_claims(jwt_header: dict, jwt_data: dict) -> bool:
+        # False makes the request a 401 invalid_token (errors.py).
+        return all(jwt_data.get(claim) for claim in REQUIRED_CLAIMS)
+
     @jwt.user_lookup_loader
     def load_live_user(jwt_header: dict, jwt_data: dict) -> User | None:
         # Must return the user or None (then a 401 invalid_token). Database

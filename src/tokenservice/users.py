@@ -13,9 +13,7 @@ def find_user_by_username(username: str) -> User | None:
         # Usernames are ASCII; str.lower() would map look-alikes such as the
         # Kelvin sign onto ASCII letters.
         return None
-    return db.session.execute(
-        db.select(User).where(func.lower(User.username) == username.lower())
-    ).scalar_one_or_none()
+    return db.session.execute(db.select(User).where(func.lower(User.username) == username.lower())).scalar_one_or_none()
 
 
 def create_user(*, username: str, password: str, name: str | None = None, role: str = "user") -> User:

@@ -1,0 +1,28 @@
+# The two quick-start commands: `make serve` and `make test`.
+# Both install what they need first: pipenv into a tool virtualenv (.tools/,
+# never the system Python), then exactly Pipfile.lock into .venv/.
+
+PYTHON ?= python3
+PIPENV := .tools/bin/pipenv
+export PIPENV_VENV_IN_PROJECT := 1
+export PIPENV_IGNORE_VIRTUALENVS := 1
+export PIPENV_VERBOSITY := -1
+
+.PHONY: serve test lint
+
+serve: .venv/.synced
+	$(PIPENV) run start
+
+test: .venv/.synced
+	$(PIPENV) run test
+
+lint: .venv/.synced
+	$(PIPENV) run lint
+
+$(PIPENV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "pipenv==2026.10.3"
+
+.venv/.synced: Pipfile.lock | $(PIPENV)
+	$(PIPENV) sync --dev
+	touch $@

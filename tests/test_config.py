@@ -1,0 +1,97 @@
+import os
+import stat
+
+import pytest
+from sqlalchemy import text
+
+from tokenservice import create_app
+from tokenservice.config import ConfigError, load_settings, normalise_database_url
+from tokenservice.extensions import db
+
+URL = "postgresql+psycopg2://u:p@db.example.com:5432/app"
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "postgres://u:p@db.example.com:5432/app",  # Heroku's form
+        "postgresql://u:p@db.example.com:5432/app",  # SQLAlchemy 2.1 would pick psycopg 3
+        "postgresql+psycopg2://u:p@db.example.com:5432/app",
+    ],
+)
+def test_postgres_urls_use_psycopg2(given):
+    assert normalise_database_url(given) == URL
+
+
+@pytest.mark.parametrize("given", ["sqlite:///app.db", "mysql://u@h/db", "not a url"])
+def test_other_databases_are_refused(given):
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        normalise_database_url(given)
+
+
+def test_heroku_url_reaches_the_database(make_app, database_url):
+    heroku_url = normalise_database_url(database_url).replace("postgresql+psycopg2://", "postgres://", 1)
+    app = make_app(DATABASE_URL=heroku_url)
+    with app.app_context():
+        assert db.engine.dialect.driver == "psycopg2"
+        assert db.session.execute(text("SELECT 1")).scalar() == 1
+
+
+@pytest.mark.parametrize("app_env", ["development", "production"])
+def test_short_secret_stops_the_app_in_every_environment(tmp_path, app_env):
+    environ = {"APP_ENV": app_env, "DATABASE_URL": URL, "JWT_SECRET_KEY": "x" * 31}
+    with pytest.raises(ConfigError, match="JWT_SECRET_KEY must be at least 32 bytes"):
+        load_settings(environ, instance_path=str(tmp_path))
+
+
+def test_short_secret_stops_create_app(base_environ):
+    with pytest.raises(ConfigError, match="JWT_SECRET_KEY"):
+        create_app({**base_environ, "JWT_SECRET_KEY": "short"})
+
+
+def test_missing_secret_stops_production(tmp_path):
+    with pytest.raises(ConfigError, match="JWT_SECRET_KEY is required in production"):
+        load_settings({"DATABASE_URL": URL}, instance_path=str(tmp_path))
+
+
+def test_production_needs_a_database_url(tmp_path):
+    with pytest.raises(ConfigError, match="DATABASE_URL is required in production"):
+        load_settings({"APP_ENV": "production", "JWT_SECRET_KEY": "x" * 32}, instance_path=str(tmp_path))
+
+
+def test_development_secret_is_made_once_and_kept(tmp_path):
+    first = load_settings({"APP_ENV": "development"}, instance_path=str(tmp_path / "instance"))
+    second = load_settings({"APP_ENV": "development"}, instance_path=str(tmp_path / "instance"))
+    assert first["JWT_SECRET_KEY"] == second["JWT_SECRET_KEY"]
+    assert len(first["JWT_SECRET_KEY"]) >= 32
+    mode = os.stat(tmp_path / "instance" / "jwt-secret").st_mode
+    assert stat.S_IMODE(mode) == 0o600
+    assert os.listdir(tmp_path / "instance") == ["jwt-secret"]  # no draft left behind
+
+
+def test_app_env_follows_database_url(tmp_path):
+    assert load_settings({}, instance_path=str(tmp_path))["APP_ENV"] == "development"
+    with_url = load_settings({"DATABASE_URL": URL, "JWT_SECRET_KEY": "x" * 32}, instance_path=str(tmp_path))
+    assert with_url["APP_ENV"] == "production"
+    explicit = load_settings({"DATABASE_URL": URL, "APP_ENV": "development"}, instance_path=str(tmp_path))
+    assert explicit["APP_ENV"] == "development"
+    assert explicit["SQLALCHEMY_DATABASE_URI"] == URL
+
+
+def test_unknown_app_env_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="APP_ENV"):
+        load_settings({"APP_ENV": "staging"}, instance_path=str(tmp_path))
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5"])
+def test_token_lifetimes_must_be_positive_seconds(tmp_path, value):
+    with pytest.raises(ConfigError, match="JWT_ACCESS_TOKEN_EXPIRES"):
+        load_settings({"JWT_ACCESS_TOKEN_EXPIRES": value}, instance_path=str(tmp_path))
+
+
+def test_token_lifetimes_are_read(tmp_path):
+    settings = load_settings(
+        {"JWT_ACCESS_TOKEN_EXPIRES": "60", "JWT_REFRESH_TOKEN_EXPIRES": "3600"}, instance_path=str(tmp_path)
+    )
+    assert settings["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds() == 60
+    assert settings["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds() == 3600

@@ -1,0 +1,59 @@
+import pytest
+from werkzeug.security import generate_password_hash
+
+from tokenservice.passwords import common_passwords, hash_password, password_problem, verify_password
+
+
+def test_hashes_are_argon2id_at_owasp_parameters():
+    stored = hash_password("a fine password")
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert verify_password(stored, "a fine password") == (True, False)
+    assert verify_password(stored, "another password") == (False, False)
+
+
+def test_hashes_are_salted():
+    assert hash_password("same password") != hash_password("same password")
+
+
+@pytest.mark.parametrize("method", ["pbkdf2:sha256", "scrypt"])
+def test_werkzeug_hashes_verify_and_ask_to_be_rehashed(method):
+    stored = generate_password_hash("legacy password", method=method)
+    assert verify_password(stored, "legacy password") == (True, True)
+    assert verify_password(stored, "wrong password")[0] is False
+
+
+def test_weaker_argon2_hashes_ask_to_be_rehashed():
+    from argon2 import PasswordHasher
+
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash("old password")
+    assert verify_password(weak, "old password") == (True, True)
+
+
+def test_garbage_hash_never_verifies():
+    assert verify_password("not-a-hash", "anything") == (False, False)
+
+
+@pytest.mark.parametrize(
+    ("password", "problem"),
+    [
+        ("short", "at least 8"),
+        ("x" * 1025, "at most 1024"),
+        (" " * 12, "whitespace"),
+        ("alice.smith", "same as the username"),
+        ("ALICE.SMITH", "same as the username"),
+        ("password123", "common"),
+        ("qwerty123", "common"),
+        ("Password123", "common"),
+    ],
+)
+def test_password_rules(password, problem):
+    assert problem in password_problem(password, username="alice.smith")
+
+
+@pytest.mark.parametrize("password", ["correct horse battery staple", "x" * 1024, "8chars!z"])
+def test_good_passwords_pass(password):
+    assert password_problem(password, username="alice") is None
+
+
+def test_the_common_list_is_long_enough():
+    assert len(common_passwords()) >= 3000
