@@ -1,5 +1,7 @@
 """SPEC 5: one JSON error shape for everything, Flask's own errors included."""
 
+import io
+
 import pytest
 from flask_jwt_extended import create_access_token
 from helpers import PASSWORD, bearer
@@ -101,3 +103,26 @@ def test_a_valid_token_during_an_outage_is_a_503_not_a_401(outage_app):
 )
 def test_writes_during_an_outage_are_a_503(outage_app, path, body):
     assert_error(outage_app.test_client().post(path, json=body), 503, "service_unavailable")
+
+
+def test_a_large_chunked_body_is_refused_when_read(client):
+    body = ('{"username": "' + "a" * (64 * 1024) + '"}').encode()
+    response = client.post(
+        "/users",
+        input_stream=io.BytesIO(body),
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+        environ_overrides={"wsgi.input_terminated": True},  # as gunicorn sets it
+    )
+    assert_error(response, 413, "payload_too_large")
+
+
+def test_a_small_chunked_body_is_read_whole(client, add_user):
+    add_user("alice")
+    body = ('{"username": "alice", "password": "' + PASSWORD + '"}').encode()
+    response = client.post(
+        "/token",
+        input_stream=io.BytesIO(body),
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 200

@@ -1,6 +1,7 @@
 """Checks every request passes before a view runs."""
 
 import functools
+import io
 import re
 
 from flask import Flask, request
@@ -25,8 +26,15 @@ def init_app(app: Flask) -> None:
 def refuse_large_bodies() -> None:
     """Refuse a declared body over the limit before any view reads it."""
     limit = request.max_content_length
-    if limit is not None and (request.content_length or 0) > limit:
+    if (request.content_length or 0) > limit:
         raise RequestEntityTooLarge()
+    if _is_chunked() and request.environ.get("wsgi.input_terminated"):
+        # A chunked body has no Content-Length, and Werkzeug silently cuts it
+        # at MAX_CONTENT_LENGTH: read one byte more to tell, and keep what we read.
+        body = request.environ["wsgi.input"].read(limit + 1)
+        if len(body) > limit:
+            raise RequestEntityTooLarge()
+        request.environ["wsgi.input"] = io.BytesIO(body)
 
 
 def normalise_bearer_scheme() -> None:
@@ -47,7 +55,7 @@ def accepts(*media_types: str):
     def decorator(view):
         @functools.wraps(view)
         def guarded(*args, **kwargs):
-            has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
+            has_body = bool(request.content_length) or _is_chunked()
             if has_body and _media_type() not in media_types:
                 raise APIError(415, "unsupported_media_type", f"The body must be {' or '.join(media_types)}.")
             return view(*args, **kwargs)
@@ -55,6 +63,10 @@ def accepts(*media_types: str):
         return guarded
 
     return decorator
+
+
+def _is_chunked() -> bool:
+    return "chunked" in request.headers.get("Transfer-Encoding", "").lower()
 
 
 def _media_type() -> str:
