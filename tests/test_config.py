@@ -95,3 +95,11 @@ def test_token_lifetimes_are_read(tmp_path):
     )
     assert settings["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds() == 60
     assert settings["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds() == 3600
+
+
+def test_reuse_window_may_be_zero_but_not_negative(tmp_path):
+    settings = load_settings({"JWT_REFRESH_REUSE_WINDOW": "0"}, instance_path=str(tmp_path))
+    assert settings["JWT_REFRESH_REUSE_WINDOW"].total_seconds() == 0
+    assert load_settings({}, instance_path=str(tmp_path))["JWT_REFRESH_REUSE_WINDOW"].total_seconds() == 10
+    with pytest.raises(ConfigError, match="JWT_REFRESH_REUSE_WINDOW"):
+        load_settings({"JWT_REFRESH_REUSE_WINDOW": "-1"}, instance_path=str(tmp_path))

@@ -179,3 +179,46 @@ def test_issuer_and_audience_are_required_when_configured(make_app, alice):
     # ...and one that carries both is accepted.
     right = forge(claims, iss="https://auth.example.com", aud="example-api", key=SECRET)
     assert client.get("/me", headers=bearer(right)).status_code == 200
+
+
+def change_password(client, headers, current=PASSWORD, new="a brand new passphrase"):
+    return client.post("/me/password", json={"current_password": current, "new_password": new}, headers=headers)
+
+
+def test_password_change_keeps_this_session_and_ends_the_others(client, alice, login):
+    other = login()
+    response = change_password(client, alice["headers"])
+    assert response.status_code == 204
+    assert client.get("/me", headers=alice["headers"]).status_code == 200
+    assert client.post("/token/refresh", headers=bearer(alice["tokens"]["refresh_token"])).status_code == 200
+    assert_refused(client.get("/me", headers=bearer(other["access_token"])))
+    assert_refused(client.post("/token/refresh", headers=bearer(other["refresh_token"])))
+    assert client.post("/token", json={"username": "alice", "password": PASSWORD}).status_code == 401
+    assert login("alice", "a brand new passphrase")["user_id"] == alice["id"]
+
+
+def test_password_change_needs_the_current_password(client, alice, login):
+    other = login()
+    response = change_password(client, alice["headers"], current="not my password")
+    assert response.status_code == 400
+    assert set(response.json["fields"]) == {"current_password"}
+    assert client.get("/me", headers=bearer(other["access_token"])).status_code == 200
+    assert login()["user_id"] == alice["id"]  # the old password still works
+
+
+@pytest.mark.parametrize("new", ["short", "password123", "alice", " " * 9])
+def test_password_change_applies_the_password_rules(client, alice, new):
+    response = change_password(client, alice["headers"], new=new)
+    assert response.status_code == 400
+    assert set(response.json["fields"]) == {"new_password"}
+
+
+def test_password_change_refuses_unknown_fields(client, alice):
+    body = {"current_password": PASSWORD, "new_password": "a brand new passphrase", "username": "x"}
+    response = client.post("/me/password", json=body, headers=alice["headers"])
+    assert response.status_code == 400
+    assert set(response.json["fields"]) == {"username"}
+
+
+def test_password_change_needs_an_access_token(client, alice):
+    assert_refused(change_password(client, bearer(alice["tokens"]["refresh_token"])))

@@ -9,9 +9,11 @@ from .errors import APIError
 from .extensions import db
 from .models import ROLES
 from .schemas import NewUserSchema
+from .sessions import purge_sessions
 from .users import create_user
 
 users_cli = AppGroup("users", help="Manage users.")
+sessions_cli = AppGroup("sessions", help="Manage login sessions.")
 
 
 @users_cli.command("create")
@@ -36,5 +38,12 @@ def create_command(username: str, role: str, password: str | None, name: str | N
     click.echo(f"Created {user.role} {user.username!r} with id {user.id}.")
 
 
+@sessions_cli.command("purge")
+def purge_command() -> None:
+    """Delete ended and expired sessions (safe to run at any time)."""
+    click.echo(f"Deleted {purge_sessions()} ended or expired sessions.")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(users_cli)
+    app.cli.add_command(sessions_cli)

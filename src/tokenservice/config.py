@@ -37,6 +37,7 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
 
     access_seconds = _seconds(environ, "JWT_ACCESS_TOKEN_EXPIRES", 900)
     refresh_seconds = _seconds(environ, "JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600)
+    reuse_window = _seconds(environ, "JWT_REFRESH_REUSE_WINDOW", 10, minimum=0)
     issuer = environ.get("JWT_ISSUER") or None
     audience = environ.get("JWT_AUDIENCE") or None
 
@@ -59,6 +60,9 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
         "JWT_COOKIE_CSRF_PROTECT": False,
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=access_seconds),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(seconds=refresh_seconds),
+        # How long a just-rotated refresh token may still be presented (two
+        # tabs refreshing at once) before its use counts as theft.
+        "JWT_REFRESH_REUSE_WINDOW": timedelta(seconds=reuse_window),
         "JWT_ENCODE_ISSUER": issuer,
         "JWT_DECODE_ISSUER": issuer,
         "JWT_ENCODE_AUDIENCE": audience,
@@ -86,14 +90,14 @@ def normalise_database_url(url: str) -> str:
     return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
 
 
-def _seconds(environ: Mapping[str, str], name: str, default: int) -> int:
+def _seconds(environ: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
     raw = environ.get(name) or str(default)
     try:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number of seconds, not {raw!r}.") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be a positive number of seconds.")
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum} seconds.")
     return value
 
 

@@ -65,8 +65,12 @@ def error_response(status, error, message, *, fields=None, headers=None, extra=N
     return response
 
 
+def token_refused(message="The token is not valid.") -> APIError:
+    return APIError(401, "invalid_token", message, headers={"WWW-Authenticate": CHALLENGE_INVALID_TOKEN})
+
+
 def invalid_token(message="The token is not valid."):
-    return error_response(401, "invalid_token", message, headers={"WWW-Authenticate": CHALLENGE_INVALID_TOKEN})
+    return handle_api_error(token_refused(message))
 
 
 def register_error_handlers(app: Flask, jwt: JWTManager) -> None:

@@ -36,14 +36,20 @@ Index("uq_users_username_lower", func.lower(User.username), unique=True)
 
 
 class LoginSession(db.Model):
-    """One login and the refresh chain that follows it: the `sid` claim."""
+    """One login and the refresh chain that follows it: the `sid` claim.
+
+    A session has exactly one live refresh token (`refresh_jti`, expiring at
+    `expires_at`, which is also when the session expires). Refreshing retires
+    it into `previous_refresh_jti` at `rotated_at` (the database's clock).
+    """
 
     __tablename__ = "sessions"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    # The jti of the one refresh token of this session that may still be used.
     refresh_jti: Mapped[uuid.UUID] = mapped_column(default=uuid.uuid4)
+    previous_refresh_jti: Mapped[uuid.UUID | None]
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -44,6 +44,7 @@ class TokenRequestSchema(Schema):
     grant_type = fields.String(load_default="password")
     username = fields.String()
     password = fields.String(load_only=True)
+    refresh_token = fields.String(load_only=True, metadata={"description": "With grant_type=refresh_token."})
     # OAuth 2.0 clients (Swagger UI's Authorize among them) send these; ignored.
     scope = fields.String()
     client_id = fields.String()
@@ -57,6 +58,17 @@ class TokenResponseSchema(Schema):
     refresh_token = fields.String()
     token = fields.String(metadata={"description": "The access token again, under the seeds' name."})
     user_id = fields.Integer()
+
+
+class PasswordChangeSchema(Schema):
+    current_password = fields.String(required=True, load_only=True)
+    new_password = fields.String(required=True, load_only=True)
+
+
+class LogoutQuerySchema(Schema):
+    everywhere = fields.Boolean(
+        data_key="all", load_default=False, metadata={"description": "End every session of the user."}
+    )
 
 
 class ProtectedSchema(Schema):

@@ -1,19 +1,25 @@
-"""Login sessions: one per login, named by the `sid` claim of its tokens."""
+"""Login sessions: opening, checking, refreshing and ending them.
+
+A session is one login and the refresh chain that follows it; its id is
+the `sid` claim of every token it issues. Ending a session stops its access
+and refresh tokens at once, because every guarded request checks that its
+session is live (`find_live_user`).
+"""
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import func
+from sqlalchemy import func, update
 
+from .errors import token_refused
 from .extensions import db
 from .models import LoginSession, User
 
 
 def start_session(*, user: User) -> LoginSession:
     """Open a session for `user` that lives as long as its refresh token."""
-    lifetime: timedelta = current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
-    login_session = LoginSession(user_id=user.id, expires_at=func.now() + lifetime)
+    login_session = LoginSession(user_id=user.id, expires_at=_refresh_expiry())
     db.session.add(login_session)
     db.session.flush()
     return login_session
@@ -39,3 +45,89 @@ def find_live_user(*, user_id: str, session_id: str) -> User | None:
             LoginSession.expires_at > func.now(),
         )
     ).scalar_one_or_none()
+
+
+def refresh_session(*, claims: dict) -> tuple[User, LoginSession]:
+    """Judge a refresh token's (verified) claims; rotate the session or end it.
+
+    - the session's live refresh token: it is retired and a new one made;
+    - the one retired last, within JWT_REFRESH_REUSE_WINDOW of its rotation
+      (two tabs refreshing at once): the session is returned unchanged, so the
+      caller re-issues the current refresh token rather than a new branch;
+    - anything else is reuse of a stolen token: the session ends (committed
+      here, since the caller's request fails) and the token is refused.
+
+    The session row is locked (SELECT ... FOR UPDATE), so concurrent refreshes
+    of one session, in any worker or instance, are judged one at a time.
+    """
+    try:
+        uid, sid, jti = int(claims["sub"]), uuid.UUID(claims["sid"]), uuid.UUID(claims["jti"])
+    except (KeyError, TypeError, ValueError):
+        raise token_refused() from None
+    if claims.get("type") != "refresh":
+        raise token_refused("Only a refresh token can be refreshed.")
+    window = current_app.config["JWT_REFRESH_REUSE_WINDOW"]
+    row = db.session.execute(
+        db.select(
+            LoginSession,
+            User,
+            (LoginSession.expires_at > func.now()).label("unexpired"),
+            # clock_timestamp(), not now(): now() is when this transaction
+            # began, possibly before it waited for the lock.
+            (func.clock_timestamp() - LoginSession.rotated_at <= window).label("in_window"),
+        )
+        .join(User, User.id == LoginSession.user_id)
+        .where(LoginSession.id == sid, LoginSession.user_id == uid)
+        .with_for_update(of=LoginSession)
+    ).one_or_none()
+    if row is None or row.LoginSession.ended_at is not None or not row.unexpired or not row.User.is_active:
+        raise token_refused("The token's session has ended, or its user is gone or inactive.")
+    login_session, user = row.LoginSession, row.User
+
+    if jti == login_session.refresh_jti:
+        login_session.previous_refresh_jti = login_session.refresh_jti
+        login_session.refresh_jti = uuid.uuid4()
+        login_session.rotated_at = func.clock_timestamp()
+        login_session.expires_at = _refresh_expiry()
+        db.session.flush()
+        return user, login_session
+    if jti == login_session.previous_refresh_jti and row.in_window:
+        return user, login_session
+
+    login_session.ended_at = func.now()
+    db.session.commit()
+    raise token_refused("This refresh token was already used, so the session has ended; log in again.")
+
+
+def end_sessions(*, user_id: int, session_id: uuid.UUID | None = None, keep: uuid.UUID | None = None) -> int:
+    """End the user's live sessions: just `session_id`, or all but `keep`, or all.
+
+    The one way sessions end (logout, password change, and the admin's
+    deactivation, deletion, role and password changes). Returns how many
+    ended; the caller commits.
+    """
+    statement = (
+        update(LoginSession)
+        .where(LoginSession.user_id == user_id, LoginSession.ended_at.is_(None))
+        .values(ended_at=func.now())
+    )
+    if session_id is not None:
+        statement = statement.where(LoginSession.id == session_id)
+    if keep is not None:
+        statement = statement.where(LoginSession.id != keep)
+    return db.session.execute(statement).rowcount
+
+
+def purge_sessions() -> int:
+    """Delete the sessions that can no longer be used (ended or expired)."""
+    deleted = db.session.execute(
+        db.delete(LoginSession).where((LoginSession.ended_at.is_not(None)) | (LoginSession.expires_at <= func.now()))
+    ).rowcount
+    db.session.commit()
+    return deleted
+
+
+def _refresh_expiry() -> datetime:
+    # Whole seconds, since the refresh token's `exp` claim is this instant.
+    now = datetime.now(UTC).replace(microsecond=0)
+    return now + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]

@@ -7,14 +7,21 @@ from .models import LoginSession, User
 from .sessions import find_live_user
 
 
-def issue_tokens(*, user: User, login_session: LoginSession) -> dict:
-    """The token response of SPEC 4 for a user's session."""
+def issue_tokens(*, user: User, login_session: LoginSession, fresh: bool) -> dict:
+    """The token response of SPEC 4: a new access token and the session's refresh token.
+
+    The refresh token is made from the session's `refresh_jti` and
+    `expires_at`, so issuing it twice gives the same `jti` and `exp`.
+    """
     claims = {"role": user.role, "sid": str(login_session.id)}
-    access_token = create_access_token(identity=str(user.id), additional_claims=claims, fresh=True)
+    access_token = create_access_token(identity=str(user.id), additional_claims=claims, fresh=fresh)
     refresh_token = create_refresh_token(
         identity=str(user.id),
-        # The session records which refresh token is its live one by jti.
-        additional_claims={**claims, "jti": str(login_session.refresh_jti)},
+        additional_claims={
+            **claims,
+            "jti": str(login_session.refresh_jti),
+            "exp": int(login_session.expires_at.timestamp()),
+        },
     )
     return {
         "access_token": access_token,

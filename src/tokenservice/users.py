@@ -5,7 +5,7 @@ from sqlalchemy import func
 from .errors import APIError, username_taken
 from .extensions import db
 from .models import User
-from .passwords import burn_hash_time, hash_password, verify_password
+from .passwords import burn_hash_time, hash_password, password_problem, verify_password
 
 
 def find_user_by_username(username: str) -> User | None:
@@ -52,6 +52,18 @@ def update_profile(*, user: User, changes: dict) -> User:
             setattr(user, field, changes[field])
     db.session.flush()
     return user
+
+
+def change_password(*, user: User, current: str, new: str) -> None:
+    """Set a new password after checking the current one; the caller ends sessions and commits."""
+    if not verify_password(user.password_hash, current)[0]:
+        raise APIError(
+            400, "invalid_request", "The current password is wrong.", fields={"current_password": "Wrong password."}
+        )
+    problem = password_problem(new, username=user.username)
+    if problem:
+        raise APIError(400, "invalid_request", "The new password is refused.", fields={"new_password": problem})
+    user.password_hash = hash_password(new)
 
 
 def invalid_credentials() -> APIError:

@@ -1,9 +1,12 @@
-from flask_jwt_extended import current_user, get_jwt_identity, jwt_required
+import uuid
+
+from flask_jwt_extended import current_user, get_jwt, get_jwt_identity, jwt_required
 
 from ..extensions import Blueprint, db
 from ..request_guards import JSON, accepts
-from ..schemas import ProfileUpdateSchema, ProtectedSchema, UserSchema
-from ..users import update_profile
+from ..schemas import PasswordChangeSchema, ProfileUpdateSchema, ProtectedSchema, UserSchema
+from ..sessions import end_sessions
+from ..users import change_password, update_profile
 
 bp = Blueprint("me", __name__, description="The caller's own account")
 
@@ -26,6 +29,18 @@ def update_me(changes):
     user = update_profile(user=current_user, changes=changes)
     db.session.commit()
     return user
+
+
+@bp.route("/me/password", methods=["POST"])
+@jwt_required()
+@accepts(JSON)
+@bp.arguments(PasswordChangeSchema)
+@bp.response(204)
+def change_my_password(data):
+    """Change the caller's password; every other session of theirs ends."""
+    change_password(user=current_user, current=data["current_password"], new=data["new_password"])
+    end_sessions(user_id=current_user.id, keep=uuid.UUID(get_jwt()["sid"]))
+    db.session.commit()
 
 
 @bp.route("/protected", methods=["GET"])

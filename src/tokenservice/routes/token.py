@@ -1,14 +1,18 @@
 from flask import request
+from flask_jwt_extended import decode_token, get_jwt, jwt_required
 
 from ..errors import APIError
 from ..extensions import Blueprint, db
 from ..request_guards import FORM, JSON, accepts
 from ..schemas import TokenRequestSchema, TokenResponseSchema
-from ..sessions import start_session
+from ..sessions import refresh_session, start_session
 from ..tokens import issue_tokens
 from ..users import authenticate
 
-bp = Blueprint("token", __name__, description="Logging in")
+bp = Blueprint("token", __name__, description="Logging in and refreshing")
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+MISSING = "Missing data for required field."
 
 
 @bp.route("/token", methods=["POST"])
@@ -16,21 +20,42 @@ bp = Blueprint("token", __name__, description="Logging in")
 @bp.arguments(TokenRequestSchema, location="json_or_form", required=False)
 @bp.response(200, TokenResponseSchema)
 def create_token(data):
-    """Trade a username and password (JSON, form or HTTP Basic) for tokens."""
+    """Trade a username and password (JSON, form or HTTP Basic), or a refresh token, for tokens."""
+    if data["grant_type"] == "refresh_token":
+        if "refresh_token" not in data:
+            raise APIError(400, "invalid_request", "Send the refresh token.", fields={"refresh_token": MISSING})
+        # decode_token checks the signature, expiry, issuer and audience, but
+        # runs none of the loaders: refresh_session makes the session checks.
+        return _refreshed(decode_token(data["refresh_token"]))
     if data["grant_type"] != "password":
-        raise APIError(400, "unsupported_grant_type", "grant_type must be 'password'.")
+        raise APIError(400, "unsupported_grant_type", "grant_type must be 'password' or 'refresh_token'.")
     username, password = _credentials(data)
     user = authenticate(username=username, password=password)
     login_session = start_session(user=user)
-    tokens = issue_tokens(user=user, login_session=login_session)
+    tokens = issue_tokens(user=user, login_session=login_session, fresh=True)
     db.session.commit()
-    return tokens, {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    return tokens, NO_STORE
+
+
+@bp.route("/token/refresh", methods=["POST"])
+@jwt_required(refresh=True)
+@bp.response(200, TokenResponseSchema)
+def refresh_token():
+    """Trade the refresh token in Authorization: Bearer for new tokens of the same session."""
+    return _refreshed(get_jwt())
+
+
+def _refreshed(claims: dict):
+    user, login_session = refresh_session(claims=claims)
+    tokens = issue_tokens(user=user, login_session=login_session, fresh=False)
+    db.session.commit()
+    return tokens, NO_STORE
 
 
 def _credentials(data: dict) -> tuple[str, str]:
     """The body's username and password, or else HTTP Basic's (SPEC 4)."""
     if "username" in data or "password" in data:
-        missing = {field: "Missing data for required field." for field in ("username", "password") if field not in data}
+        missing = {field: MISSING for field in ("username", "password") if field not in data}
         if missing:
             raise APIError(400, "invalid_request", "Some fields are missing or invalid.", fields=missing)
         return data["username"], data["password"]
@@ -41,5 +66,5 @@ def _credentials(data: dict) -> tuple[str, str]:
         400,
         "invalid_request",
         "Send a username and password as JSON, as a form, or with HTTP Basic.",
-        fields={"username": "Missing data for required field.", "password": "Missing data for required field."},
+        fields={"username": MISSING, "password": MISSING},
     )

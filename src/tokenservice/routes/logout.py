@@ -1,0 +1,44 @@
+import uuid
+
+from flask_jwt_extended import get_jwt, verify_jwt_in_request
+from jwt import ExpiredSignatureError
+
+from ..errors import token_refused
+from ..extensions import Blueprint, db
+from ..schemas import LogoutQuerySchema
+from ..sessions import end_sessions
+
+bp = Blueprint("logout", __name__, description="Ending sessions")
+
+
+@bp.route("/logout", methods=["POST"])
+@bp.arguments(LogoutQuerySchema, location="query")
+@bp.response(204)
+def logout(query):
+    """End the caller's session (access or refresh token, even an expired one), or all with ?all=true."""
+    claims = _claims_even_if_expired()
+    try:
+        user_id, session_id = int(claims["sub"]), uuid.UUID(claims["sid"])
+    except (KeyError, TypeError, ValueError):
+        raise token_refused() from None
+    # Ending the caller's own session first proves the token's session was live.
+    if not end_sessions(user_id=user_id, session_id=session_id):
+        raise token_refused("The token's session has already ended.")
+    if query["everywhere"]:
+        end_sessions(user_id=user_id)
+    db.session.commit()
+
+
+def _claims_even_if_expired() -> dict:
+    """The token's claims, its signature checked, whether or not it has expired.
+
+    An SPA coming back after an hour holds an expired access token and must
+    still be able to log out.
+    """
+    try:
+        verify_jwt_in_request(verify_type=False)
+    except ExpiredSignatureError as exc:
+        # Flask-JWT-Extended attaches the claims, decoded with the signature
+        # checked and only the expiry allowed.
+        return exc.jwt_data
+    return get_jwt()
