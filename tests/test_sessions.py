@@ -232,4 +232,4 @@ def test_a_guarded_request_makes_one_query(client, alice, app):
     finally:
         event.remove(engine, "before_cursor_execute", listener)
     assert len(statements) == 1, statements
-    assert "sessions" in statements[0] and "users" in statements[0]
+    assert "live_session_user" in statements[0]
