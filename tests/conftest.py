@@ -113,3 +113,11 @@ def alice(add_user, login):
     user_id = add_user("alice")
     tokens = login()
     return {"id": user_id, "tokens": tokens, "headers": bearer(tokens["access_token"])}
+
+
+@pytest.fixture
+def admin(add_user, login):
+    """A logged-in admin named root."""
+    user_id = add_user("root", role="admin")
+    tokens = login("root")
+    return {"id": user_id, "tokens": tokens, "headers": bearer(tokens["access_token"])}

@@ -103,3 +103,14 @@ def test_reuse_window_may_be_zero_but_not_negative(tmp_path):
     assert load_settings({}, instance_path=str(tmp_path))["JWT_REFRESH_REUSE_WINDOW"].total_seconds() == 10
     with pytest.raises(ConfigError, match="JWT_REFRESH_REUSE_WINDOW"):
         load_settings({"JWT_REFRESH_REUSE_WINDOW": "-1"}, instance_path=str(tmp_path))
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", True), ("true", True), ("FALSE", False), (" false ", False)])
+def test_allow_registration(tmp_path, value, expected):
+    settings = load_settings({"ALLOW_REGISTRATION": value}, instance_path=str(tmp_path))
+    assert settings["ALLOW_REGISTRATION"] is expected
+
+
+def test_allow_registration_must_be_a_boolean(tmp_path):
+    with pytest.raises(ConfigError, match="ALLOW_REGISTRATION must be 'true' or 'false'"):
+        load_settings({"ALLOW_REGISTRATION": "no"}, instance_path=str(tmp_path))

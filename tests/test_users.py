@@ -129,3 +129,50 @@ def test_other_media_types_are_a_415(client, content_type):
     response = client.post("/users", data="username=alice", content_type=content_type)
     assert response.status_code == 415
     assert response.json["error"] == "unsupported_media_type"
+
+
+def test_an_admin_may_set_the_role(client, admin):
+    response = client.post(
+        "/users", json={"username": "newadmin", "password": PASSWORD, "role": "admin"}, headers=admin["headers"]
+    )
+    assert response.status_code == 201
+    assert response.json["role"] == "admin"
+
+
+def test_a_user_may_not_set_the_role(client, alice, app):
+    response = client.post(
+        "/users", json={"username": "sneaky", "password": PASSWORD, "role": "user"}, headers=alice["headers"]
+    )
+    assert response.status_code == 403
+    assert response.json["error"] == "forbidden"
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api", error="insufficient_scope"'
+
+
+def test_open_registration_ignores_a_stale_token(client, alice):
+    client.post("/logout", headers=alice["headers"])
+    response = client.post("/users", json={"username": "carol", "password": PASSWORD}, headers=alice["headers"])
+    assert response.status_code == 201
+
+
+@pytest.fixture
+def closed(make_app):
+    """The app with ALLOW_REGISTRATION=false."""
+    return make_app(ALLOW_REGISTRATION="false").test_client()
+
+
+def test_closed_registration_needs_a_token(closed):
+    response = closed.post("/users", json={"username": "carol", "password": PASSWORD})
+    assert response.status_code == 401
+    assert response.json["error"] == "authorization_required"
+
+
+def test_closed_registration_refuses_ordinary_users(closed, alice):
+    response = closed.post("/users", json={"username": "carol", "password": PASSWORD}, headers=alice["headers"])
+    assert response.status_code == 403
+    assert response.json["error"] == "forbidden"
+
+
+def test_closed_registration_lets_admins_create_users(closed, admin):
+    response = closed.post("/users", json={"username": "carol", "password": PASSWORD}, headers=admin["headers"])
+    assert response.status_code == 201
+    assert response.json["role"] == "user"

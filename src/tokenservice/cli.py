@@ -1,4 +1,10 @@
-"""`flask users ...`: managing users from a shell (e.g. `heroku run`)."""
+"""`flask users ...` and `flask sessions ...`: administration from a shell (e.g. `heroku run`).
+
+Each command applies the same rules as the HTTP API, through the same
+functions, and exits 1 with a message when it refuses.
+"""
+
+import contextlib
 
 import click
 from flask import Flask
@@ -7,35 +13,77 @@ from marshmallow import ValidationError
 
 from .errors import APIError
 from .extensions import db
-from .models import ROLES
+from .models import ROLES, User
 from .schemas import NewUserSchema
 from .sessions import purge_sessions
-from .users import create_user
+from .users import create_user, find_user_by_username, list_users, update_user
 
 users_cli = AppGroup("users", help="Manage users.")
 sessions_cli = AppGroup("sessions", help="Manage login sessions.")
+
+PROMPT_HELP = "Prompted for (twice, hidden) when left out."
 
 
 @users_cli.command("create")
 @click.argument("username")
 @click.option("--role", type=click.Choice(ROLES), default="user", show_default=True)
-@click.option("--password", help="Prompted for (twice, hidden) when left out.")
+@click.option("--password", help=PROMPT_HELP)
 @click.option("--name", help="Display name.")
 def create_command(username: str, role: str, password: str | None, name: str | None) -> None:
-    """Create a user."""
+    """Create a user (the way to make the first admin)."""
     if password is None:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
+        password = _prompt_password()
+    with _refusals("not created"):
         # The same rules as POST /users.
         data = NewUserSchema().load({"username": username, "password": password, "name": name, "role": role})
         user = create_user(username=data["username"], password=data["password"], name=data["name"], role=role)
         db.session.commit()
-    except ValidationError as exc:
-        problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.messages.items())
-        raise click.ClickException(f"not created: {problems}") from None
-    except APIError as exc:
-        raise click.ClickException(f"not created: {exc.message}") from None
     click.echo(f"Created {user.role} {user.username!r} with id {user.id}.")
+
+
+@users_cli.command("list")
+def list_command() -> None:
+    """List every user."""
+    users, total = list_users(page=1, per_page=1_000_000)
+    click.echo(f"{'id':>6}  {'username':<64}  {'role':<5}  active")
+    for user in users:
+        click.echo(f"{user.id:>6}  {user.username:<64}  {user.role:<5}  {'yes' if user.is_active else 'no'}")
+    click.echo(f"{total} user(s).")
+
+
+@users_cli.command("set-role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(ROLES))
+def set_role_command(username: str, role: str) -> None:
+    """Make a user an admin or a plain user; their sessions end."""
+    with _refusals("role not changed"):
+        user = update_user(user=_existing(username), changes={"role": role})
+        db.session.commit()
+    click.echo(f"{user.username!r} is now {role}; their sessions have ended.")
+
+
+@users_cli.command("deactivate")
+@click.argument("username")
+def deactivate_command(username: str) -> None:
+    """Stop a user from logging in; their sessions end."""
+    with _refusals("not deactivated"):
+        user = update_user(user=_existing(username), changes={"is_active": False})
+        db.session.commit()
+    click.echo(f"Deactivated {user.username!r}; their sessions have ended.")
+
+
+@users_cli.command("reset-password")
+@click.argument("username")
+@click.option("--password", help=PROMPT_HELP)
+def reset_password_command(username: str, password: str | None) -> None:
+    """Set a user's password; their sessions end."""
+    user = _existing(username)
+    if password is None:
+        password = _prompt_password()
+    with _refusals("password not changed"):
+        update_user(user=user, changes={"password": password})
+        db.session.commit()
+    click.echo(f"Changed the password of {user.username!r}; their sessions have ended.")
 
 
 @sessions_cli.command("purge")
@@ -47,3 +95,27 @@ def purge_command() -> None:
 def init_app(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(sessions_cli)
+
+
+def _prompt_password() -> str:
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _existing(username: str) -> User:
+    user = find_user_by_username(username)
+    if user is None:
+        raise click.ClickException(f"there is no user named {username!r}.")
+    return user
+
+
+@contextlib.contextmanager
+def _refusals(outcome: str):
+    """Turn the API's refusals into a ClickException: a message and exit status 1."""
+    try:
+        yield
+    except ValidationError as exc:
+        problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.messages.items())
+        raise click.ClickException(f"{outcome}: {problems}") from None
+    except APIError as exc:
+        details = "".join(f" ({field}: {problem})" for field, problem in (exc.fields or {}).items())
+        raise click.ClickException(f"{outcome}: {exc.message}{details}") from None

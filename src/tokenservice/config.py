@@ -43,6 +43,8 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
 
     return {
         "APP_ENV": app_env,
+        # false: only an admin may create users (POST /users).
+        "ALLOW_REGISTRATION": _boolean(environ, "ALLOW_REGISTRATION", True),
         # None means: start the embedded development PostgreSQL (see embedded_db.py).
         "SQLALCHEMY_DATABASE_URI": database_url and normalise_database_url(database_url),
         "SQLALCHEMY_ENGINE_OPTIONS": {
@@ -88,6 +90,15 @@ def normalise_database_url(url: str) -> str:
     if parsed.drivername not in ("postgres", "postgresql", "postgresql+psycopg2"):
         raise ConfigError(f"DATABASE_URL must be a postgres:// or postgresql:// URL, not {parsed.drivername}://.")
     return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+
+
+def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false"):
+        raise ConfigError(f"{name} must be 'true' or 'false', not {raw!r}.")
+    return raw == "true"
 
 
 def _seconds(environ: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:

@@ -36,6 +36,30 @@ class NewUserSchema(Schema):
                 raise ValidationError(problem, field_name="password")
 
 
+class UserListQuerySchema(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+    q = fields.String(metadata={"description": "Username prefix, any case."})
+    role = fields.String(validate=validate.OneOf(ROLES))
+    active = fields.Boolean()
+
+
+class UserListSchema(Schema):
+    items = fields.List(fields.Nested(UserSchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class UserUpdateSchema(Schema):
+    """What an admin may change about a user."""
+
+    name = fields.String(allow_none=True, validate=NAME)
+    role = fields.String(validate=validate.OneOf(ROLES))
+    is_active = fields.Boolean()
+    password = fields.String(load_only=True)
+
+
 class ProfileUpdateSchema(Schema):
     name = fields.String(allow_none=True, validate=NAME)
 

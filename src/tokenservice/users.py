@@ -1,4 +1,4 @@
-"""Users: registration, login checks and profile changes, free of `request`."""
+"""Users: registration, login checks, profile changes and administration, free of `request`."""
 
 from sqlalchemy import func
 
@@ -6,6 +6,7 @@ from .errors import APIError, username_taken
 from .extensions import db
 from .models import User
 from .passwords import burn_hash_time, hash_password, password_problem, verify_password
+from .sessions import end_sessions
 
 
 def find_user_by_username(username: str) -> User | None:
@@ -64,6 +65,82 @@ def change_password(*, user: User, current: str, new: str) -> None:
     if problem:
         raise APIError(400, "invalid_request", "The new password is refused.", fields={"new_password": problem})
     user.password_hash = hash_password(new)
+
+
+def list_users(
+    *, page: int, per_page: int, prefix: str | None = None, role: str | None = None, active: bool | None = None
+) -> tuple[list[User], int]:
+    """One page of users by id, and how many match in all."""
+    query = db.select(User)
+    if prefix:
+        escaped = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(func.lower(User.username).like(f"{escaped}%", escape="\\"))
+    if role is not None:
+        query = query.where(User.role == role)
+    if active is not None:
+        query = query.where(User.is_active == active)
+    total = db.session.execute(db.select(func.count()).select_from(query.subquery())).scalar_one()
+    items = db.session.execute(query.order_by(User.id).limit(per_page).offset((page - 1) * per_page)).scalars()
+    return list(items), total
+
+
+def get_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise APIError(404, "not_found", "There is no such user.")
+    return user
+
+
+def update_user(*, user: User, changes: dict) -> User:
+    """An admin's change of `name`, `role`, `is_active` or `password`; the caller commits.
+
+    Deactivating a user, or changing their role or password, ends their
+    sessions, so that their tokens stop (and new ones carry the new role).
+    """
+    if "password" in changes:
+        problem = password_problem(changes["password"], username=user.username)
+        if problem:
+            raise APIError(400, "invalid_request", "The password is refused.", fields={"password": problem})
+    stays_admin = changes.get("role", user.role) == "admin" and changes.get("is_active", user.is_active)
+    if not stays_admin:
+        _ensure_another_admin_remains(user)
+    ends_sessions = (
+        changes.get("role", user.role) != user.role
+        or changes.get("is_active", user.is_active) != user.is_active
+        or "password" in changes
+    )
+    if "password" in changes:
+        user.password_hash = hash_password(changes["password"])
+    for field in ("name", "role", "is_active"):
+        if field in changes:
+            setattr(user, field, changes[field])
+    if ends_sessions:
+        end_sessions(user_id=user.id)
+    db.session.flush()
+    return user
+
+
+def delete_user(*, user: User) -> None:
+    """Delete a user; their sessions go with them (ON DELETE CASCADE). The caller commits."""
+    _ensure_another_admin_remains(user)
+    db.session.delete(user)
+    db.session.flush()
+
+
+def _ensure_another_admin_remains(user: User) -> None:
+    """Refuse (409 last_admin) to let `user` stop being an active admin if they are the last one.
+
+    The active admins' rows are locked first, so two admins demoting each
+    other at the same moment are judged one after the other: the second sees
+    the first's change and is refused.
+    """
+    admins = (
+        db.session.execute(db.select(User.id).where(User.role == "admin", User.is_active).with_for_update())
+        .scalars()
+        .all()
+    )
+    if admins == [user.id]:
+        raise APIError(409, "last_admin", "This is the last active admin: make another admin first.")
 
 
 def invalid_credentials() -> APIError:

@@ -1,10 +1,14 @@
-from ..errors import APIError
+from flask import current_app
+from flask_jwt_extended import verify_jwt_in_request
+from marshmallow import RAISE
+
 from ..extensions import Blueprint, db
 from ..request_guards import JSON, accepts
-from ..schemas import NewUserSchema, UserSchema
-from ..users import create_user
+from ..roles import admin_required, forbidden, is_admin
+from ..schemas import NewUserSchema, UserListQuerySchema, UserListSchema, UserSchema, UserUpdateSchema
+from ..users import create_user, delete_user, get_user, list_users, update_user
 
-bp = Blueprint("users", __name__, description="Registration")
+bp = Blueprint("users", __name__, description="Registration, and user administration (admins)")
 
 
 @bp.route("/users", methods=["POST"])
@@ -12,9 +16,62 @@ bp = Blueprint("users", __name__, description="Registration")
 @bp.arguments(NewUserSchema)
 @bp.response(201, UserSchema)
 def register(data):
-    """Create a user."""
-    if "role" in data:
-        raise APIError(403, "forbidden", "Only an admin may set a role.", fields={"role": "Admins only."})
-    user = create_user(username=data["username"], password=data["password"], name=data.get("name"))
+    """Create a user: anyone while ALLOW_REGISTRATION, else an admin; only an admin may set `role`."""
+    registration_open = current_app.config["ALLOW_REGISTRATION"]
+    if "role" in data or not registration_open:
+        # An open registration without `role` never looks at the token; with
+        # `role`, anyone but an admin (token or not) gets a 403.
+        verify_jwt_in_request(optional=registration_open)
+        if not is_admin():
+            message = "Only an admin may set a role." if "role" in data else "Only an admin may create users."
+            raise forbidden(message)
+    user = create_user(
+        username=data["username"], password=data["password"], name=data.get("name"), role=data.get("role", "user")
+    )
     db.session.commit()
     return user, {"Location": f"/users/{user.id}"}
+
+
+@bp.route("/users", methods=["GET"])
+@admin_required
+@bp.arguments(UserListQuerySchema, location="query", unknown=RAISE)
+@bp.response(200, UserListSchema)
+def index(query):
+    """List users by id, a page at a time, filtered by username prefix, role and active."""
+    items, total = list_users(
+        page=query["page"],
+        per_page=query["per_page"],
+        prefix=query.get("q"),
+        role=query.get("role"),
+        active=query.get("active"),
+    )
+    return {"items": items, "page": query["page"], "per_page": query["per_page"], "total": total}
+
+
+@bp.route("/users/<int:user_id>", methods=["GET"])
+@admin_required
+@bp.response(200, UserSchema)
+def show(user_id):
+    """Show one user."""
+    return get_user(user_id)
+
+
+@bp.route("/users/<int:user_id>", methods=["PATCH"])
+@admin_required
+@accepts(JSON)
+@bp.arguments(UserUpdateSchema)
+@bp.response(200, UserSchema)
+def update(changes, user_id):
+    """Change a user's name, role, active flag or password; all but a name change end their sessions."""
+    user = update_user(user=get_user(user_id), changes=changes)
+    db.session.commit()
+    return user
+
+
+@bp.route("/users/<int:user_id>", methods=["DELETE"])
+@admin_required
+@bp.response(204)
+def delete(user_id):
+    """Delete a user; their tokens stop at once."""
+    delete_user(user=get_user(user_id))
+    db.session.commit()
