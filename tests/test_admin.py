@@ -296,3 +296,21 @@ def test_two_admins_demoting_each_other_at_once(app, add_user, login, monkeypatc
     with app.app_context():
         admins = db.session.execute(db.select(User).where(User.role == "admin", User.is_active)).scalars().all()
     assert len(admins) == 1
+
+
+def test_a_huge_page_is_just_past_the_end(client, admin):
+    response = client.get("/users?page=99999999999999999999", headers=admin["headers"])
+    assert response.status_code == 200
+    assert response.json["items"] == []
+
+
+def test_a_nul_in_the_filter_is_a_400(client, admin):
+    response = client.get("/users?q=a%00", headers=admin["headers"])
+    assert response.status_code == 400
+    assert "q" in response.json["fields"]
+
+
+def test_a_nul_in_a_name_is_a_400(client, admin, alice):
+    response = client.patch(f"/users/{alice['id']}", json={"name": "a\u0000b"}, headers=admin["headers"])
+    assert response.status_code == 400
+    assert "name" in response.json["fields"]

@@ -110,3 +110,19 @@ def test_a_reencoded_signature_after_logout_is_still_refused(client, alice):
     assert client.post("/logout", headers=bearer(token)).status_code == 204
     assert_refused(client.get("/me", headers=bearer(twin)))
     assert_refused(client.get("/me", headers=bearer(token)))
+
+
+def test_a_token_of_an_expired_session_cannot_end_the_others(client, alice, login, app):
+    from sqlalchemy import func, update
+
+    from tokenservice.extensions import db
+    from tokenservice.models import LoginSession
+
+    current_device = login()
+    old_sid = claims_of(alice["tokens"]["access_token"])["sid"]
+    with app.app_context():  # the old session expired and was not purged yet
+        db.session.execute(update(LoginSession).where(LoginSession.id == old_sid).values(expires_at=func.now()))
+        db.session.commit()
+    expired = forge(claims_of(alice["tokens"]["refresh_token"]), exp=now() - 60)
+    assert_refused(client.post("/logout?all=true", headers=bearer(expired)))
+    assert client.get("/me", headers=bearer(current_device["access_token"])).status_code == 200

@@ -1,14 +1,18 @@
 """POST /token: the three credential forms, the response, the claims."""
 
 import base64
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from helpers import PASSWORD, claims_of
+from helpers import PASSWORD, bearer, claims_of
 from werkzeug.security import generate_password_hash
 
 from tokenservice import passwords
+from tokenservice import users as users_module
 from tokenservice.extensions import db
 from tokenservice.models import User
+from tokenservice.routes import token as token_routes
 
 TOKEN_FIELDS = {"access_token", "token_type", "expires_in", "refresh_token", "token", "user_id"}
 
@@ -191,3 +195,75 @@ def test_unknown_grant_type(client, grant_type):
 def test_other_media_types_are_a_415(client):
     response = client.post("/token", data="<xml/>", content_type="application/xml")
     assert response.status_code == 415
+
+
+@pytest.mark.parametrize(
+    "request_kwargs",
+    [
+        {"json": {"username": "al\u0000ice", "password": PASSWORD}},
+        {"data": {"username": "al\u0000ice", "password": PASSWORD}},
+        {"headers": basic("al\u0000ice", PASSWORD)},
+    ],
+    ids=["json", "form", "basic"],
+)
+def test_a_nul_in_the_username_is_a_401_not_a_500(client, add_user, request_kwargs):
+    add_user("alice")
+    assert client.post("/token", **request_kwargs).status_code == 401
+
+
+def slow_first_check(monkeypatch, seconds=0.5):
+    """Make the first password check of a login take `seconds` longer, as a slow legacy hash would."""
+    real = users_module.verify_password
+    calls = []
+
+    def slow(*args):
+        result = real(*args)
+        if not calls:
+            calls.append(1)
+            time.sleep(seconds)
+        return result
+
+    monkeypatch.setattr(users_module, "verify_password", slow)
+
+
+@pytest.mark.parametrize("change", ["admin_reset", "deactivate"])
+def test_a_change_made_while_a_login_hashes_wins(app, add_user, login, monkeypatch, change):
+    add_user("root", role="admin")
+    admin_headers = bearer(login("root")["access_token"])
+    alice_id = add_user("alice", password_hash=generate_password_hash(PASSWORD))  # legacy: re-hashed at login
+    slow_first_check(monkeypatch)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(app.test_client().post, "/token", json={"username": "alice", "password": PASSWORD})
+        time.sleep(0.15)  # the login is checking the old password now
+        body = {"password": "the new passphrase"} if change == "admin_reset" else {"is_active": False}
+        assert app.test_client().patch(f"/users/{alice_id}", json=body, headers=admin_headers).status_code == 200
+        login_response = pending.result()
+    assert login_response.status_code == 401
+    client = app.test_client()
+    assert client.post("/token", json={"username": "alice", "password": PASSWORD}).status_code == 401
+    if change == "admin_reset":
+        assert client.post("/token", json={"username": "alice", "password": "the new passphrase"}).status_code == 200
+
+
+def test_a_login_in_progress_cannot_outlive_a_later_password_change(app, alice, monkeypatch):
+    """A change that starts after the login re-read the row waits, then ends the new session."""
+    real_start = token_routes.start_session
+
+    def slow_start(**kwargs):
+        login_session = real_start(**kwargs)
+        time.sleep(0.5)  # the row is locked; the password change below must wait for this commit
+        return login_session
+
+    monkeypatch.setattr(token_routes, "start_session", slow_start)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(app.test_client().post, "/token", json={"username": "alice", "password": PASSWORD})
+        time.sleep(0.2)
+        change = app.test_client().post(
+            "/me/password",
+            json={"current_password": PASSWORD, "new_password": "the new passphrase"},
+            headers=alice["headers"],
+        )
+        new_login = pending.result()
+    assert change.status_code == 204
+    assert new_login.status_code == 200
+    assert app.test_client().get("/me", headers=bearer(new_login.json["access_token"])).status_code == 401

@@ -176,3 +176,18 @@ def test_closed_registration_lets_admins_create_users(closed, admin):
     response = closed.post("/users", json={"username": "carol", "password": PASSWORD}, headers=admin["headers"])
     assert response.status_code == 201
     assert response.json["role"] == "user"
+
+
+def test_closed_registration_checks_the_token_before_the_body(closed):
+    response = closed.post("/users", json={"username": "x", "password": "short"})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/users", "/me"])
+def test_a_nul_in_a_name_is_a_400_not_a_500(client, alice, path):
+    if path == "/users":
+        response = client.post("/users", json={"username": "bob", "password": PASSWORD, "name": "b\u0000b"})
+    else:
+        response = client.patch("/me", json={"name": "b\u0000b"}, headers=alice["headers"])
+    assert response.status_code == 400
+    assert "name" in response.json["fields"]

@@ -10,8 +10,9 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 from marshmallow import ValidationError
+from sqlalchemy.exc import IntegrityError
 
-from .errors import APIError
+from .errors import APIError, username_taken
 from .extensions import db
 from .models import ROLES, User
 from .schemas import NewUserSchema
@@ -116,6 +117,9 @@ def _refusals(outcome: str):
     except ValidationError as exc:
         problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.messages.items())
         raise click.ClickException(f"{outcome}: {problems}") from None
+    except IntegrityError:  # a concurrent creation of the same name won
+        db.session.rollback()
+        raise click.ClickException(f"{outcome}: {username_taken().message}") from None
     except APIError as exc:
         details = "".join(f" ({field}: {problem})" for field, problem in (exc.fields or {}).items())
         raise click.ClickException(f"{outcome}: {exc.message}{details}") from None

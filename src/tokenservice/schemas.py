@@ -9,7 +9,15 @@ USERNAME = validate.Regexp(
     r"[A-Za-z0-9._-]{3,64}\Z",
     error="Must be 3 to 64 characters: ASCII letters, digits, '.', '_' or '-'.",
 )
-NAME = validate.Length(max=200)
+
+
+def no_nul(value: str) -> None:
+    # PostgreSQL cannot store NUL in text; refuse it as a 400, not a 500.
+    if "\x00" in value:
+        raise ValidationError("Must not contain NUL characters.")
+
+
+NAME = validate.And(validate.Length(max=200), no_nul)
 
 
 class UserSchema(Schema):
@@ -39,7 +47,7 @@ class NewUserSchema(Schema):
 class UserListQuerySchema(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
-    q = fields.String(metadata={"description": "Username prefix, any case."})
+    q = fields.String(validate=no_nul, metadata={"description": "Username prefix, any case."})
     role = fields.String(validate=validate.OneOf(ROLES))
     active = fields.Boolean()
 

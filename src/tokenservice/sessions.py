@@ -100,12 +100,16 @@ def end_sessions(*, user_id: int, session_id: uuid.UUID | None = None, keep: uui
     """End the user's live sessions: just `session_id`, or all but `keep`, or all.
 
     The one way sessions end (logout, password change, and the admin's
-    deactivation, deletion, role and password changes). Returns how many
+    deactivation, role and password changes). Returns how many live sessions
     ended; the caller commits.
     """
     statement = (
         update(LoginSession)
-        .where(LoginSession.user_id == user_id, LoginSession.ended_at.is_(None))
+        .where(
+            LoginSession.user_id == user_id,
+            LoginSession.ended_at.is_(None),
+            LoginSession.expires_at > func.now(),  # an expired session is over already
+        )
         .values(ended_at=func.now())
     )
     if session_id is not None:

@@ -1,6 +1,7 @@
 """Users: registration, login checks, profile changes and administration, free of `request`."""
 
 from sqlalchemy import func
+from sqlalchemy.exc import InvalidRequestError
 
 from .errors import APIError, username_taken
 from .extensions import db
@@ -10,9 +11,9 @@ from .sessions import end_sessions
 
 
 def find_user_by_username(username: str) -> User | None:
-    if not username.isascii():
+    if not username.isascii() or "\x00" in username:
         # Usernames are ASCII; str.lower() would map look-alikes such as the
-        # Kelvin sign onto ASCII letters.
+        # Kelvin sign onto ASCII letters. (PostgreSQL refuses NUL outright.)
         return None
     return db.session.execute(db.select(User).where(func.lower(User.username) == username.lower())).scalar_one_or_none()
 
@@ -39,7 +40,20 @@ def authenticate(*, username: str, password: str) -> User:
     if user is None:
         burn_hash_time(password)
         raise invalid_credentials()
-    matches, outdated = verify_password(user.password_hash, password)
+    checked_hash = user.password_hash
+    matches, outdated = verify_password(checked_hash, password)
+    if not matches:
+        raise invalid_credentials()
+    # Hashing takes a while, so read the row again, locked until the caller
+    # commits: a password change, deactivation or deletion that committed
+    # meanwhile wins, and one that comes later waits for this login (and
+    # then ends the session it opens).
+    try:
+        db.session.refresh(user, with_for_update=True)
+    except InvalidRequestError:  # deleted meanwhile
+        raise invalid_credentials() from None
+    if user.password_hash != checked_hash:  # changed, or re-hashed by a concurrent login
+        matches, outdated = verify_password(user.password_hash, password)
     if not matches or not user.is_active:
         raise invalid_credentials()
     if outdated:
@@ -65,6 +79,7 @@ def change_password(*, user: User, current: str, new: str) -> None:
     if problem:
         raise APIError(400, "invalid_request", "The new password is refused.", fields={"new_password": problem})
     user.password_hash = hash_password(new)
+    db.session.flush()  # before the caller ends sessions: see update_user
 
 
 def list_users(
@@ -80,7 +95,10 @@ def list_users(
     if active is not None:
         query = query.where(User.is_active == active)
     total = db.session.execute(db.select(func.count()).select_from(query.subquery())).scalar_one()
-    items = db.session.execute(query.order_by(User.id).limit(per_page).offset((page - 1) * per_page)).scalars()
+    offset = (page - 1) * per_page
+    if offset >= total:  # past the end (and no OFFSET too large for PostgreSQL)
+        return [], total
+    items = db.session.execute(query.order_by(User.id).limit(per_page).offset(offset)).scalars()
     return list(items), total
 
 
@@ -114,9 +132,11 @@ def update_user(*, user: User, changes: dict) -> User:
     for field in ("name", "role", "is_active"):
         if field in changes:
             setattr(user, field, changes[field])
+    # The row first: a login in progress holds it locked (see authenticate),
+    # so this waits for it, and the sessions ended next include its session.
+    db.session.flush()
     if ends_sessions:
         end_sessions(user_id=user.id)
-    db.session.flush()
     return user
 
 

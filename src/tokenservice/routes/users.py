@@ -1,3 +1,5 @@
+import functools
+
 from flask import current_app
 from flask_jwt_extended import verify_jwt_in_request
 from marshmallow import RAISE
@@ -11,20 +13,33 @@ from ..users import create_user, delete_user, get_user, list_users, update_user
 bp = Blueprint("users", __name__, description="Registration, and user administration (admins)")
 
 
+def registration_allowed(view):
+    """With ALLOW_REGISTRATION=false, only an admin gets as far as the body's validation."""
+
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        if not current_app.config["ALLOW_REGISTRATION"]:
+            verify_jwt_in_request()
+            if not is_admin():
+                raise forbidden("Only an admin may create users.")
+        return view(*args, **kwargs)
+
+    return guarded
+
+
 @bp.route("/users", methods=["POST"])
+@registration_allowed
 @accepts(JSON)
 @bp.arguments(NewUserSchema)
 @bp.response(201, UserSchema)
 def register(data):
     """Create a user: anyone while ALLOW_REGISTRATION, else an admin; only an admin may set `role`."""
-    registration_open = current_app.config["ALLOW_REGISTRATION"]
-    if "role" in data or not registration_open:
-        # An open registration without `role` never looks at the token; with
-        # `role`, anyone but an admin (token or not) gets a 403.
-        verify_jwt_in_request(optional=registration_open)
+    if "role" in data:
+        # Anyone but an admin, with a token or without, gets a 403. (An open
+        # registration without `role` never looks at the token.)
+        verify_jwt_in_request(optional=True)
         if not is_admin():
-            message = "Only an admin may set a role." if "role" in data else "Only an admin may create users."
-            raise forbidden(message)
+            raise forbidden("Only an admin may set a role.")
     user = create_user(
         username=data["username"], password=data["password"], name=data.get("name"), role=data.get("role", "user")
     )
