@@ -6,11 +6,11 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import cli, request_guards
+from . import cli, cors, request_guards, security_headers
 from .config import load_settings
 from .errors import register_error_handlers
 from .extensions import api, db, jwt, migrate
-from .routes import BLUEPRINTS
+from .routes import BLUEPRINTS, demo
 from .tokens import register_token_loaders
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     """Build the app from environment variables (`os.environ` unless given)."""
-    app = Flask(__name__, instance_path=str(ROOT / "instance"))
+    # No /static route: the demo page is served only with its CSP (routes/demo.py).
+    app = Flask(__name__, instance_path=str(ROOT / "instance"), static_folder=None)
     app.config.update(load_settings(os.environ if environ is None else environ, instance_path=app.instance_path))
     if app.config["SQLALCHEMY_DATABASE_URI"] is None:
         from . import embedded_db
@@ -31,9 +32,12 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     api.init_app(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    app.register_blueprint(demo.bp)
     # After the extensions, so that these handlers replace any they registered.
     register_error_handlers(app, jwt)
     register_token_loaders(jwt)
     request_guards.init_app(app)
+    security_headers.init_app(app)
+    cors.init_app(app)
     cli.init_app(app)
     return app

@@ -40,6 +40,10 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
     reuse_window = _seconds(environ, "JWT_REFRESH_REUSE_WINDOW", 10, minimum=0)
     issuer = environ.get("JWT_ISSUER") or None
     audience = environ.get("JWT_AUDIENCE") or None
+    locations = _token_locations(environ)
+    cookie_secure = _boolean(environ, "JWT_COOKIE_SECURE", production)
+    samesite = _samesite(environ, secure=cookie_secure)
+    default_origins = "" if production else "http://localhost:5173,http://127.0.0.1:5173"
 
     return {
         "APP_ENV": app_env,
@@ -57,9 +61,22 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
         "JWT_SECRET_KEY": _jwt_secret(environ, production=production, instance_path=instance_path),
         "JWT_ALGORITHM": "HS256",
         "JWT_DECODE_ALGORITHMS": ["HS256"],
-        "JWT_TOKEN_LOCATION": ["headers"],
-        # No cookies yet, so no CSRF claim in the tokens.
-        "JWT_COOKIE_CSRF_PROTECT": False,
+        # Never the query string. Cookie mode is for same-site deployments.
+        "JWT_TOKEN_LOCATION": locations,
+        # Cookie mode: Flask-JWT-Extended's double submit (a readable CSRF
+        # cookie, echoed in X-CSRF-TOKEN); no CSRF claim in header-only mode.
+        "JWT_COOKIE_CSRF_PROTECT": "cookies" in locations,
+        "JWT_CSRF_IN_COOKIES": True,
+        "JWT_COOKIE_SECURE": cookie_secure,
+        "JWT_COOKIE_SAMESITE": samesite,
+        "JWT_ACCESS_COOKIE_PATH": "/",
+        # The refresh cookie goes only where it is used (tokens.py adds a copy for /logout).
+        "JWT_REFRESH_COOKIE_PATH": "/token/refresh",
+        # The CSRF cookies stay readable by the page's script everywhere.
+        "JWT_ACCESS_CSRF_COOKIE_PATH": "/",
+        "JWT_REFRESH_CSRF_COOKIE_PATH": "/",
+        # Exact origins allowed to call the API from a browser (cors.py).
+        "CORS_ORIGINS": _origins(environ.get("CORS_ORIGINS", default_origins)),
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=access_seconds),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(seconds=refresh_seconds),
         # How long a just-rotated refresh token may still be presented (two
@@ -90,6 +107,32 @@ def normalise_database_url(url: str) -> str:
     if parsed.drivername not in ("postgres", "postgresql", "postgresql+psycopg2"):
         raise ConfigError(f"DATABASE_URL must be a postgres:// or postgresql:// URL, not {parsed.drivername}://.")
     return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+
+
+def _token_locations(environ: Mapping[str, str]) -> list[str]:
+    raw = (environ.get("JWT_TOKEN_LOCATION") or "headers").replace(" ", "").lower()
+    if raw not in ("headers", "headers,cookies", "cookies,headers"):
+        raise ConfigError(f"JWT_TOKEN_LOCATION must be 'headers' or 'headers,cookies', not {raw!r}.")
+    return ["headers", "cookies"] if "cookies" in raw else ["headers"]
+
+
+def _samesite(environ: Mapping[str, str], *, secure: bool) -> str:
+    raw = (environ.get("JWT_COOKIE_SAMESITE") or "Lax").strip().capitalize()
+    if raw not in ("Lax", "Strict", "None"):
+        raise ConfigError(f"JWT_COOKIE_SAMESITE must be Lax, Strict or None, not {raw!r}.")
+    if raw == "None" and not secure:
+        raise ConfigError("JWT_COOKIE_SAMESITE=None needs JWT_COOKIE_SECURE=true: browsers drop such cookies.")
+    return raw
+
+
+def _origins(raw: str) -> list[str]:
+    """CORS_ORIGINS as a list of exact origins: scheme://host[:port], no path, no wildcard."""
+    origins = [origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip()]
+    for origin in origins:
+        scheme, _, rest = origin.partition("://")
+        if scheme not in ("http", "https") or not rest or "/" in rest or "*" in rest:
+            raise ConfigError(f"CORS_ORIGINS must list exact origins like https://app.example.com, not {origin!r}.")
+    return origins
 
 
 def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:

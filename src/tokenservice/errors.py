@@ -7,6 +7,7 @@ Flask-JWT-Extended loaders among them, build the JSON. Nothing else does.
 
 from flask import Flask, current_app, jsonify
 from flask_jwt_extended import JWTManager
+from flask_jwt_extended.exceptions import CSRFError
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
@@ -79,6 +80,7 @@ def register_error_handlers(app: Flask, jwt: JWTManager) -> None:
     for database_down in DATABASE_UNAVAILABLE:
         app.register_error_handler(database_down, handle_database_unavailable)
     app.register_error_handler(IntegrityError, handle_integrity_error)
+    app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(Exception, handle_unexpected_error)
     _register_jwt_loaders(jwt)
 
@@ -116,6 +118,13 @@ def handle_integrity_error(exc: IntegrityError):
         return handle_api_error(username_taken())
     current_app.logger.error("integrity error on constraint %s", constraint)
     return error_response(409, *_CODES[409])
+
+
+def handle_csrf_error(exc: CSRFError):
+    # Flask-JWT-Extended would send this to its unauthorized loader (a 401).
+    return error_response(
+        403, "csrf_failed", "A request authenticated by cookie must send the CSRF cookie's value in X-CSRF-TOKEN."
+    )
 
 
 def handle_unexpected_error(exc: Exception):

@@ -20,7 +20,6 @@ _BEARER = re.compile(r"^\s*bearer(?=\s|$)", re.IGNORECASE)
 def init_app(app: Flask) -> None:
     app.before_request(refuse_large_bodies)
     app.before_request(normalise_bearer_scheme)
-    app.after_request(forbid_caching)
 
 
 def refuse_large_bodies() -> None:
@@ -41,12 +40,6 @@ def normalise_bearer_scheme() -> None:
     header = request.environ.get("HTTP_AUTHORIZATION")
     if header and _BEARER.match(header):
         request.environ["HTTP_AUTHORIZATION"] = _BEARER.sub("Bearer", header, count=1)
-
-
-def forbid_caching(response):
-    # Tokens and user data must not sit in shared or browser caches.
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
 
 
 def accepts(*media_types: str):

@@ -1,7 +1,14 @@
 """Issuing tokens, and the Flask-JWT-Extended callbacks that check them."""
 
-from flask import current_app
-from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token
+from flask import after_this_request, current_app
+from flask_jwt_extended import (
+    JWTManager,
+    create_access_token,
+    create_refresh_token,
+    set_access_cookies,
+    set_refresh_cookies,
+    unset_jwt_cookies,
+)
 
 from .models import LoginSession, User
 from .sessions import find_live_user
@@ -31,6 +38,50 @@ def issue_tokens(*, user: User, login_session: LoginSession, fresh: bool) -> dic
         "token": access_token,  # the seeds' field name, kept for their front ends
         "user_id": user.id,
     }
+
+
+def cookie_mode() -> bool:
+    return "cookies" in current_app.config["JWT_TOKEN_LOCATION"]
+
+
+def send_token_cookies(tokens: dict) -> None:
+    """In cookie mode, also set the tokens as HttpOnly cookies on this response.
+
+    The refresh cookie goes to the refresh route (Flask-JWT-Extended's path)
+    and, as a copy, to /logout, so that logout can end a session whose
+    access cookie is gone.
+    """
+    if not cookie_mode():
+        return
+
+    @after_this_request
+    def set_cookies(response):
+        set_access_cookies(response, tokens["access_token"])
+        set_refresh_cookies(response, tokens["refresh_token"])
+        config = current_app.config
+        response.set_cookie(
+            config["JWT_REFRESH_COOKIE_NAME"],
+            tokens["refresh_token"],
+            path="/logout",
+            domain=config["JWT_COOKIE_DOMAIN"],
+            secure=config["JWT_COOKIE_SECURE"],
+            httponly=True,
+            samesite=config["JWT_COOKIE_SAMESITE"],
+        )
+        return response
+
+
+def clear_token_cookies() -> None:
+    """In cookie mode, remove the token and CSRF cookies (logout)."""
+    if not cookie_mode():
+        return
+
+    @after_this_request
+    def clear_cookies(response):
+        unset_jwt_cookies(response)
+        config = current_app.config
+        response.delete_cookie(config["JWT_REFRESH_COOKIE_NAME"], path="/logout", domain=config["JWT_COOKIE_DOMAIN"])
+        return response
 
 
 # PyJWT checks exp only when it is present; a token without it would never expire.

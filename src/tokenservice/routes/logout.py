@@ -1,12 +1,14 @@
 import uuid
 
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
+from flask_jwt_extended.exceptions import NoAuthorizationError
 from jwt import ExpiredSignatureError
 
 from ..errors import token_refused
 from ..extensions import Blueprint, db
 from ..schemas import LogoutQuerySchema
 from ..sessions import end_sessions
+from ..tokens import clear_token_cookies, cookie_mode
 
 bp = Blueprint("logout", __name__, description="Ending sessions")
 
@@ -27,16 +29,23 @@ def logout(query):
     if query["everywhere"]:
         end_sessions(user_id=user_id)
     db.session.commit()
+    clear_token_cookies()
 
 
 def _claims_even_if_expired() -> dict:
     """The token's claims, its signature checked, whether or not it has expired.
 
     An SPA coming back after an hour holds an expired access token and must
-    still be able to log out.
+    still be able to log out. In cookie mode, the refresh cookie (sent to
+    /logout too) stands in when the access cookie is gone.
     """
     try:
-        verify_jwt_in_request(verify_type=False)
+        try:
+            verify_jwt_in_request(verify_type=False)
+        except NoAuthorizationError:
+            if not cookie_mode():
+                raise
+            verify_jwt_in_request(refresh=True)
     except ExpiredSignatureError as exc:
         # Flask-JWT-Extended attaches the claims, decoded with the signature
         # checked and only the expiry allowed.

@@ -6,7 +6,7 @@ from ..extensions import Blueprint, db
 from ..request_guards import FORM, JSON, accepts
 from ..schemas import TokenRequestSchema, TokenResponseSchema
 from ..sessions import refresh_session, start_session
-from ..tokens import issue_tokens
+from ..tokens import issue_tokens, send_token_cookies
 from ..users import authenticate
 
 bp = Blueprint("token", __name__, description="Logging in and refreshing")
@@ -34,6 +34,7 @@ def create_token(data):
     login_session = start_session(user=user)
     tokens = issue_tokens(user=user, login_session=login_session, fresh=True)
     db.session.commit()
+    send_token_cookies(tokens)
     return tokens, NO_STORE
 
 
@@ -49,6 +50,7 @@ def _refreshed(claims: dict):
     user, login_session = refresh_session(claims=claims)
     tokens = issue_tokens(user=user, login_session=login_session, fresh=False)
     db.session.commit()
+    send_token_cookies(tokens)
     return tokens, NO_STORE
 
 

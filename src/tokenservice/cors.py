@@ -1,0 +1,33 @@
+"""CORS for browser clients on other origins, with Flask-Cors, from CORS_ORIGINS."""
+
+from flask import Flask
+from flask_cors import CORS
+
+
+def init_app(app: Flask) -> None:
+    origins = app.config["CORS_ORIGINS"]
+    if not origins:
+        # Flask-Cors reflects *any* origin when given none: no CORS() at all.
+        return
+    cookie_mode = "cookies" in app.config["JWT_TOKEN_LOCATION"]
+    # Registered first so that it runs after Flask-Cors's own after_request.
+    app.after_request(_vary_on_origin)
+    CORS(
+        app,
+        # A list, never the raw comma-separated string: Flask-Cors 6 does not split it.
+        origins=origins,
+        methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", *(["X-CSRF-TOKEN"] if cookie_mode else [])],
+        expose_headers=["Location", "Retry-After", "WWW-Authenticate"],
+        # Credentials (cookies) cross origins only in cookie mode.
+        supports_credentials=cookie_mode,
+        max_age=600,
+    )
+
+
+def _vary_on_origin(response):
+    # Flask-Cors 6 adds Vary: Origin only when several origins are configured;
+    # with one, a shared cache could still serve one origin's answer to another.
+    if "Access-Control-Allow-Origin" in response.headers:
+        response.vary.add("Origin")
+    return response

@@ -1,0 +1,27 @@
+"""The headers SPEC 6 puts on every response."""
+
+from flask import Flask, request
+
+# The demo page (and nothing it loads) may talk only to its own origin.
+DEMO_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def init_app(app: Flask) -> None:
+    production = app.config["APP_ENV"] == "production"
+
+    @app.after_request
+    def add_security_headers(response):
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        # Tokens and user data must not sit in shared or browser caches; a
+        # route that means otherwise (the demo's files) sets its own.
+        response.headers.setdefault("Cache-Control", "no-store")
+        if request.endpoint == "demo.page":
+            response.headers["Content-Security-Policy"] = DEMO_CSP
+        if production:
+            response.headers["Strict-Transport-Security"] = HSTS
+        return response

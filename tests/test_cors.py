@@ -1,0 +1,84 @@
+"""CORS (SPEC 6): exact origins echoed with Vary: Origin, preflights cached, credentials only in cookie mode."""
+
+import pytest
+
+ORIGIN = "http://localhost:5173"
+ORIGINS = f"{ORIGIN},http://127.0.0.1:5173"
+
+
+def preflight(client, origin, path="/me", method="GET", headers="Authorization"):
+    return client.options(
+        path,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": headers,
+        },
+    )
+
+
+@pytest.fixture
+def cors_client(make_app):
+    return make_app(CORS_ORIGINS=ORIGINS).test_client()
+
+
+@pytest.mark.parametrize("origin", [ORIGIN, "http://127.0.0.1:5173"])
+def test_a_listed_origin_is_echoed_exactly(cors_client, origin):
+    response = cors_client.get("/health", headers={"Origin": origin})
+    assert response.headers["Access-Control-Allow-Origin"] == origin
+    assert "Origin" in response.headers["Vary"]
+    assert "Access-Control-Allow-Credentials" not in response.headers  # header mode
+
+
+def test_one_origin_still_varies_on_origin(make_app):
+    client = make_app(CORS_ORIGINS=ORIGIN).test_client()
+    response = client.get("/health", headers={"Origin": ORIGIN})
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "Origin" in response.headers["Vary"]
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://evil.example", "null", "http://localhost:5174", "https://localhost:5173", "http://localhost"]
+)
+def test_other_origins_get_no_cors_headers(cors_client, origin):
+    for response in (cors_client.get("/health", headers={"Origin": origin}), preflight(cors_client, origin)):
+        assert not [name for name in response.headers.keys() if name.startswith("Access-Control-")]
+
+
+@pytest.mark.parametrize("headers", ["Authorization", "Content-Type", "authorization, content-type"])
+def test_preflights_are_answered_and_cached(cors_client, headers):
+    response = preflight(cors_client, ORIGIN, path="/me", method="PATCH", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "PATCH" in response.headers["Access-Control-Allow-Methods"]
+    allowed = response.headers["Access-Control-Allow-Headers"].lower()
+    for header in headers.split(","):
+        assert header.strip().lower() in allowed
+    assert response.headers["Access-Control-Max-Age"] == "600"
+
+
+def test_the_csrf_header_is_allowed_only_in_cookie_mode(cors_client, make_app):
+    plain = preflight(cors_client, ORIGIN, method="POST", headers="X-CSRF-TOKEN")
+    assert "x-csrf-token" not in plain.headers.get("Access-Control-Allow-Headers", "").lower()
+    cookie_client = make_app(CORS_ORIGINS=ORIGINS, JWT_TOKEN_LOCATION="headers,cookies").test_client()
+    response = preflight(cookie_client, ORIGIN, method="POST", headers="X-CSRF-TOKEN")
+    assert "x-csrf-token" in response.headers["Access-Control-Allow-Headers"].lower()
+    assert response.headers["Access-Control-Allow-Credentials"] == "true"
+
+
+def test_errors_carry_cors_headers_too(cors_client):
+    response = cors_client.get("/me", headers={"Origin": ORIGIN})
+    assert response.status_code == 401
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "WWW-Authenticate" in response.headers["Access-Control-Expose-Headers"]
+
+
+def test_no_origins_means_no_cors_at_all(make_app):
+    client = make_app(CORS_ORIGINS="").test_client()
+    response = client.get("/health", headers={"Origin": ORIGIN})
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_production_defaults_to_no_origins(client):
+    response = client.get("/health", headers={"Origin": ORIGIN})
+    assert "Access-Control-Allow-Origin" not in response.headers
