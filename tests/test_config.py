@@ -114,3 +114,24 @@ def test_allow_registration(tmp_path, value, expected):
 def test_allow_registration_must_be_a_boolean(tmp_path):
     with pytest.raises(ConfigError, match="ALLOW_REGISTRATION must be 'true' or 'false'"):
         load_settings({"ALLOW_REGISTRATION": "no"}, instance_path=str(tmp_path))
+
+
+def test_cors_origins(tmp_path):
+    def origins(environ):
+        return load_settings(environ, instance_path=str(tmp_path))["CORS_ORIGINS"]
+
+    assert origins({}) == ["http://localhost:5173", "http://127.0.0.1:5173"]  # development
+    assert origins({"CORS_ORIGINS": ""}) == ["http://localhost:5173", "http://127.0.0.1:5173"]
+    assert origins({"CORS_ORIGINS": "none"}) == []
+    assert origins({"CORS_ORIGINS": " https://a.example , https://b.example:8443/ "}) == [
+        "https://a.example",
+        "https://b.example:8443",
+    ]
+    production = {"DATABASE_URL": URL, "JWT_SECRET_KEY": "x" * 32}
+    assert origins(production) == []
+
+
+@pytest.mark.parametrize("value", ["*", "https://*.example.com", "null", "a.example", "https://a.example/app"])
+def test_cors_origins_must_be_exact(tmp_path, value):
+    with pytest.raises(ConfigError, match="CORS_ORIGINS"):
+        load_settings({"CORS_ORIGINS": value}, instance_path=str(tmp_path))

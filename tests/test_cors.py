@@ -74,7 +74,7 @@ def test_errors_carry_cors_headers_too(cors_client):
 
 
 def test_no_origins_means_no_cors_at_all(make_app):
-    client = make_app(CORS_ORIGINS="").test_client()
+    client = make_app(CORS_ORIGINS="none").test_client()
     response = client.get("/health", headers={"Origin": ORIGIN})
     assert "Access-Control-Allow-Origin" not in response.headers
 

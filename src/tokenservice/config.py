@@ -76,7 +76,7 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
         "JWT_ACCESS_CSRF_COOKIE_PATH": "/",
         "JWT_REFRESH_CSRF_COOKIE_PATH": "/",
         # Exact origins allowed to call the API from a browser (cors.py).
-        "CORS_ORIGINS": _origins(environ.get("CORS_ORIGINS", default_origins)),
+        "CORS_ORIGINS": _origins(environ.get("CORS_ORIGINS") or default_origins),
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=access_seconds),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(seconds=refresh_seconds),
         # How long a just-rotated refresh token may still be presented (two
@@ -127,6 +127,8 @@ def _samesite(environ: Mapping[str, str], *, secure: bool) -> str:
 
 def _origins(raw: str) -> list[str]:
     """CORS_ORIGINS as a list of exact origins: scheme://host[:port], no path, no wildcard."""
+    if raw.strip().lower() == "none":
+        return []
     origins = [origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip()]
     for origin in origins:
         scheme, _, rest = origin.partition("://")

@@ -1,0 +1,239 @@
+"""The demo page in a real headless Chromium (Debian's), driven by Playwright.
+
+Without /usr/bin/chromium these tests are skipped with a message, except
+under CI=true, where they fail: CI installs it (.ci/run).
+"""
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from helpers import PASSWORD, ROOT
+from werkzeug.serving import make_server
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DEMO_DIR = ROOT / "src" / "tokenservice" / "static" / "demo"
+ARTIFACTS = ROOT / "test-artifacts"
+
+if not Path(CHROMIUM).exists():
+    message = "the browser tests need Debian's chromium: sudo apt-get install chromium"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message, allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+class Server:
+    """A WSGI app or a folder of plain files, served on a free loopback port in a thread."""
+
+    def __init__(self, app=None, directory=None):
+        if app is None:
+            handler = functools.partial(_QuietFiles, directory=str(directory))
+            self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        else:
+            self.httpd = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def spa_files():
+    """The demo folder served as plain files from another origin (another port)."""
+    server = Server(directory=DEMO_DIR)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def serve(make_app, spa_files):
+    """Serve the API, built with extra environment variables, allowing the plain-files origin."""
+    servers = []
+
+    def start(**environ):
+        app = make_app(CORS_ORIGINS=spa_files.url, **environ)
+        servers.append(Server(app=app))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def sign_up(page, username="alice", password=PASSWORD):
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign up").click()
+
+
+def stored(page, key):
+    return page.evaluate(f"localStorage.getItem({key!r})")
+
+
+def test_same_origin_sign_up_reload_and_log_out(page, serve):
+    api = serve()
+    page.goto(api.url + "/")
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    sign_up(page)
+    expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+    token = stored(page, "jwt-token")
+    assert token and stored(page, "jwt-refresh-token")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "signed-in.png"), full_page=True)
+
+    page.reload()  # the session survives a reload
+    expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.locator("#message")).to_have_text("You are logged out.")
+    expect(page.get_by_label("Username")).to_be_visible()
+    assert stored(page, "jwt-token") is None and stored(page, "jwt-refresh-token") is None
+    # The server ended the session: the old token is refused.
+    status = page.evaluate(
+        "async (token) => (await fetch('/me', {headers: {Authorization: 'Bearer ' + token}})).status", token
+    )
+    assert status == 401
+
+
+def test_log_in_and_errors_in_words(page, serve, add_user):
+    add_user("alice")
+    api = serve()
+    page.goto(api.url + "/")
+    sign_up(page, "bob", "password123")
+    expect(page.locator("#message")).to_contain_text("password: Is one of the most common passwords")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#message")).to_contain_text("Wrong username or password.")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+
+
+def test_cross_origin_through_cors(page, serve, spa_files):
+    api = serve()
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(f"{spa_files.url}/index.html?api={api.url}")
+    sign_up(page)
+    expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+    assert any(url.startswith(api.url + "/me") for url in requests)
+    page.reload()
+    expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+    page.get_by_role("button", name="Log out").click()
+    expect(page.locator("#message")).to_have_text("You are logged out.")
+
+
+def test_cross_origin_without_cors_is_blocked_by_the_browser(page, make_app, spa_files):
+    api = Server(app=make_app(CORS_ORIGINS="none"))
+    try:
+        page.goto(f"{spa_files.url}/index.html?api={api.url}")
+        sign_up(page)
+        expect(page.locator("#message")).to_contain_text("Cannot reach the service")
+    finally:
+        api.stop()
+
+
+def test_the_served_page_cannot_be_pointed_at_another_api(page, serve, spa_files):
+    """The CSP's connect-src 'self' keeps ?api= from sending credentials elsewhere."""
+    api, other = serve(), serve()
+    page.goto(f"{api.url}/?api={other.url}")
+    sign_up(page)
+    expect(page.locator("#message")).to_contain_text("Cannot reach the service")
+
+
+def test_transparent_refresh_after_the_access_token_expires(page, serve):
+    api = serve(JWT_ACCESS_TOKEN_EXPIRES="1")
+    page.goto(api.url + "/")
+    sign_up(page)
+    expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+    first_access, first_refresh = stored(page, "jwt-token"), stored(page, "jwt-refresh-token")
+    time.sleep(2.1)  # the access token expires
+    refreshes = []
+    page.on("request", lambda request: refreshes.append(request) if request.url.endswith("/token/refresh") else None)
+    page.reload()
+    expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+    assert len(refreshes) == 1
+    assert stored(page, "jwt-token") != first_access
+    assert stored(page, "jwt-refresh-token") != first_refresh
+
+
+def test_a_session_ended_elsewhere_signs_the_page_out(page, serve):
+    api = serve()
+    page.goto(api.url + "/")
+    sign_up(page)
+    expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+    page.evaluate(
+        "async () => fetch('/logout?all=true', {method: 'POST',"
+        " headers: {Authorization: 'Bearer ' + localStorage.getItem('jwt-token')}})"
+    )
+    page.reload()
+    expect(page.locator("#message")).to_have_text("Your session has ended; please log in again.")
+    assert stored(page, "jwt-token") is None
+
+
+def test_cookie_mode_with_csrf_in_the_browser(page, serve, add_user):
+    add_user("alice")
+    api = serve(JWT_TOKEN_LOCATION="headers,cookies", JWT_COOKIE_SECURE="false")
+    page.goto(api.url + "/")
+    result = page.evaluate(
+        """async (password) => {
+            const json = {"Content-Type": "application/json"};
+            const login = await fetch("/token", {method: "POST", headers: json,
+                body: JSON.stringify({username: "alice", password})});
+            const me = await fetch("/me");  // the HttpOnly cookie, no Authorization header
+            const csrf = document.cookie.split("; ").find((c) => c.startsWith("csrf_access_token="));
+            const withoutCsrf = await fetch("/me", {method: "PATCH", headers: json,
+                body: JSON.stringify({name: "Mallory"})});
+            const withCsrf = await fetch("/me", {method: "PATCH",
+                headers: {...json, "X-CSRF-TOKEN": csrf.split("=")[1]}, body: JSON.stringify({name: "Alice"})});
+            return {login: login.status, me: me.status,
+                    readableAccessCookie: document.cookie.includes("access_token_cookie"),
+                    withoutCsrf: withoutCsrf.status, withoutCsrfError: (await withoutCsrf.json()).error,
+                    withCsrf: withCsrf.status, name: (await withCsrf.json()).name};
+        }""",
+        PASSWORD,
+    )
+    assert result == {
+        "login": 200,
+        "me": 200,
+        "readableAccessCookie": False,
+        "withoutCsrf": 403,
+        "withoutCsrfError": "csrf_failed",
+        "withCsrf": 200,
+        "name": "Alice",
+    }
