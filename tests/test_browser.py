@@ -237,3 +237,30 @@ def test_cookie_mode_with_csrf_in_the_browser(page, serve, add_user):
         "withCsrf": 200,
         "name": "Alice",
     }
+
+
+def test_docs_authorize_logs_in_and_calls_a_guarded_route(page, serve, add_user):
+    """Swagger UI, from the service's own files under its CSP, logs in through /token."""
+    add_user("alice")
+    api = serve()
+    problems = []
+    page.on(
+        "console", lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None
+    )
+    page.goto(api.url + "/docs")
+    page.get_by_role("button", name="Authorize").click()
+    oauth = page.locator(".auth-container").filter(has=page.locator("#oauth_username"))
+    oauth.locator("#oauth_username").fill("alice")
+    oauth.locator("#oauth_password").fill(PASSWORD)
+    with page.expect_response(lambda response: response.url.endswith("/token")) as login:
+        oauth.locator("button.authorize").click()
+    assert login.value.status == 200
+    page.keyboard.press("Escape")
+    operation = page.locator(".opblock-get").filter(has=page.locator('[data-path="/me"]'))
+    operation.locator(".opblock-summary-control").click()
+    operation.get_by_role("button", name="Try it out").click()
+    with page.expect_response(lambda response: response.url.endswith("/me")) as me:
+        operation.get_by_role("button", name="Execute").click()
+    assert me.value.status == 200
+    assert me.value.json()["username"] == "alice"
+    assert problems == []

@@ -9,8 +9,9 @@ from flask import Flask
 from . import cli, cors, request_guards, security_headers
 from .config import load_settings
 from .errors import register_error_handlers
-from .extensions import api, db, jwt, migrate
-from .routes import BLUEPRINTS, demo
+from .extensions import db, jwt, migrate
+from .openapi import init_api
+from .routes import BLUEPRINTS, demo, docs
 from .tokens import register_token_loaders
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,10 +30,11 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     jwt.init_app(app)
-    api.init_app(app)
+    api = init_api(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(demo.bp)
+    app.register_blueprint(docs.bp)
     # After the extensions, so that these handlers replace any they registered.
     register_error_handlers(app, jwt)
     register_token_loaders(jwt)

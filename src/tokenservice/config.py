@@ -86,10 +86,18 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
         "JWT_DECODE_ISSUER": issuer,
         "JWT_ENCODE_AUDIENCE": audience,
         "JWT_DECODE_AUDIENCE": audience,
-        # flask-smorest: the OpenAPI document is not served yet.
+        # flask-smorest: the OpenAPI document at /openapi.json (docs.py serves /docs).
         "API_TITLE": "tokenservice",
         "API_VERSION": "1",
         "OPENAPI_VERSION": "3.1.0",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "API_SPEC_OPTIONS": {
+            "info": {
+                "description": "A bearer-token service: users in PostgreSQL, JWTs from POST /token. Authorize "
+                "with the OAuth2 password flow (username and password) or paste an access token."
+            }
+        },
     }
 
 

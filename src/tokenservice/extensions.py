@@ -1,4 +1,4 @@
-"""The Flask extensions, created unbound and bound in `create_app()`."""
+"""The Flask extensions, created unbound and bound in `create_app()` (the Api: openapi.py)."""
 
 import flask_smorest
 from flask_jwt_extended import JWTManager
@@ -17,12 +17,6 @@ class _Parser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
 
 
-class Api(flask_smorest.Api):
-    def _register_error_handlers(self):
-        # errors.py owns every error response; flask-smorest's shape differs.
-        pass
-
-
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = _Parser()
 
@@ -30,4 +24,3 @@ class Blueprint(flask_smorest.Blueprint):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 jwt = JWTManager()
-api = Api()

@@ -1,6 +1,6 @@
 """Request and response schemas: they validate input and will document the API."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from .models import ROLES
 from .passwords import password_problem
@@ -18,6 +18,23 @@ def no_nul(value: str) -> None:
 
 
 NAME = validate.And(validate.Length(max=200), no_nul)
+
+
+class ErrorSchema(Schema):
+    """SPEC 5: every error, from every route and from Flask itself."""
+
+    class Meta:
+        # GET /health's 503 adds "status" and "database" beside the error.
+        unknown = INCLUDE
+
+    error = fields.String(required=True, metadata={"description": "A stable snake_case code."})
+    message = fields.String(required=True, metadata={"description": "One human sentence."})
+    fields_ = fields.Dict(
+        data_key="fields",
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"description": "For validation errors: what is wrong with each field."},
+    )
 
 
 class UserSchema(Schema):

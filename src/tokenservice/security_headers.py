@@ -7,6 +7,12 @@ DEMO_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+# /docs: the same, except for Swagger UI's inline styles and data: images;
+# never inline or evaluated scripts.
+DOCS_CSP = DEMO_CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'").replace(
+    "img-src 'self'", "img-src 'self' data:"
+)
+PAGE_CSP = {"demo.page": DEMO_CSP, "docs.page": DOCS_CSP, "docs.swagger_ui": DOCS_CSP}
 HSTS = "max-age=31536000; includeSubDomains"
 
 
@@ -20,8 +26,8 @@ def init_app(app: Flask) -> None:
         # Tokens and user data must not sit in shared or browser caches; a
         # route that means otherwise (the demo's files) sets its own.
         response.headers.setdefault("Cache-Control", "no-store")
-        if request.endpoint == "demo.page":
-            response.headers["Content-Security-Policy"] = DEMO_CSP
+        if request.endpoint in PAGE_CSP:
+            response.headers["Content-Security-Policy"] = PAGE_CSP[request.endpoint]
         if production:
             response.headers["Strict-Transport-Security"] = HSTS
         return response

@@ -6,6 +6,7 @@ from jwt import ExpiredSignatureError
 
 from ..errors import token_refused
 from ..extensions import Blueprint, db
+from ..openapi import errors, needs_token
 from ..schemas import LogoutQuerySchema
 from ..sessions import end_sessions
 from ..tokens import clear_token_cookies, cookie_mode
@@ -14,7 +15,9 @@ bp = Blueprint("logout", __name__, description="Ending sessions")
 
 
 @bp.route("/logout", methods=["POST"])
+@needs_token
 @bp.arguments(LogoutQuerySchema, location="query")
+@errors(401, 403, 503)
 @bp.response(204)
 def logout(query):
     """End the caller's session (access or refresh token, even an expired one), or all with ?all=true."""

@@ -3,6 +3,7 @@ import uuid
 from flask_jwt_extended import current_user, get_jwt, get_jwt_identity, jwt_required
 
 from ..extensions import Blueprint, db
+from ..openapi import errors, needs_token
 from ..request_guards import JSON, accepts
 from ..schemas import PasswordChangeSchema, ProfileUpdateSchema, ProtectedSchema, UserSchema
 from ..sessions import end_sessions
@@ -13,6 +14,8 @@ bp = Blueprint("me", __name__, description="The caller's own account")
 
 @bp.route("/me", methods=["GET"])
 @jwt_required()
+@needs_token
+@errors(401, 503)
 @bp.response(200, UserSchema)
 def show_me():
     """Show the caller's account."""
@@ -21,8 +24,10 @@ def show_me():
 
 @bp.route("/me", methods=["PATCH"])
 @jwt_required()
+@needs_token
 @accepts(JSON)
 @bp.arguments(ProfileUpdateSchema)
+@errors(401, 403, 413, 415, 503)
 @bp.response(200, UserSchema)
 def update_me(changes):
     """Change the caller's display name."""
@@ -33,8 +38,10 @@ def update_me(changes):
 
 @bp.route("/me/password", methods=["POST"])
 @jwt_required()
+@needs_token
 @accepts(JSON)
 @bp.arguments(PasswordChangeSchema)
+@errors(401, 403, 413, 415, 503)
 @bp.response(204)
 def change_my_password(data):
     """Change the caller's password; every other session of theirs ends."""
@@ -45,6 +52,8 @@ def change_my_password(data):
 
 @bp.route("/protected", methods=["GET"])
 @jwt_required()
+@needs_token
+@errors(401, 503)
 # Documented but not serialised by flask-smorest: its response wrapper cost
 # about a tenth of this hot route's time (tests/perf/bench_protected.py).
 @bp.alt_response(200, schema=ProtectedSchema, description="The caller's id and username.")

@@ -3,6 +3,7 @@ from flask_jwt_extended import decode_token, get_jwt, jwt_required
 
 from ..errors import APIError
 from ..extensions import Blueprint, db
+from ..openapi import errors
 from ..request_guards import FORM, JSON, accepts
 from ..schemas import TokenRequestSchema, TokenResponseSchema
 from ..sessions import refresh_session, start_session
@@ -17,7 +18,19 @@ MISSING = "Missing data for required field."
 
 @bp.route("/token", methods=["POST"])
 @accepts(JSON, FORM)
-@bp.arguments(TokenRequestSchema, location="json_or_form", required=False)
+# flask-smorest cannot document "JSON or a form", so the parser is called
+# directly and the request body is documented by hand.
+@bp.ARGUMENTS_PARSER.use_args(TokenRequestSchema, location="json_or_form")
+@bp.doc(
+    requestBody={
+        "required": False,
+        "description": "Credentials as JSON or as a form (OAuth 2.0 password grant), or none with HTTP Basic; "
+        "or grant_type=refresh_token with a refresh_token.",
+        "content": {JSON: {"schema": TokenRequestSchema}, FORM: {"schema": TokenRequestSchema}},
+    },
+    security=[{}, {"basicAuth": []}],
+)
+@errors(400, 401, 413, 415, 503)
 @bp.response(200, TokenResponseSchema)
 def create_token(data):
     """Trade a username and password (JSON, form or HTTP Basic), or a refresh token, for tokens."""
@@ -40,6 +53,8 @@ def create_token(data):
 
 @bp.route("/token/refresh", methods=["POST"])
 @jwt_required(refresh=True)
+@bp.doc(security=[{"bearerAuth": []}], description="The refresh token goes in Authorization: Bearer.")
+@errors(401, 403, 503)
 @bp.response(200, TokenResponseSchema)
 def refresh_token():
     """Trade the refresh token in Authorization: Bearer for new tokens of the same session."""

@@ -5,6 +5,7 @@ from flask_jwt_extended import verify_jwt_in_request
 from marshmallow import RAISE
 
 from ..extensions import Blueprint, db
+from ..openapi import errors, needs_token
 from ..request_guards import JSON, accepts
 from ..roles import admin_required, forbidden, is_admin
 from ..schemas import NewUserSchema, UserListQuerySchema, UserListSchema, UserSchema, UserUpdateSchema
@@ -29,9 +30,11 @@ def registration_allowed(view):
 
 @bp.route("/users", methods=["POST"])
 @registration_allowed
+@bp.doc(security=[{}, {"bearerAuth": []}, {"oauth2": []}])
 @accepts(JSON)
 @bp.arguments(NewUserSchema)
-@bp.response(201, UserSchema)
+@errors(401, 403, 409, 413, 415, 503)
+@bp.response(201, UserSchema, headers={"Location": {"description": "/users/<id>", "schema": {"type": "string"}}})
 def register(data):
     """Create a user: anyone while ALLOW_REGISTRATION, else an admin; only an admin may set `role`."""
     if "role" in data:
@@ -49,7 +52,9 @@ def register(data):
 
 @bp.route("/users", methods=["GET"])
 @admin_required
+@needs_token
 @bp.arguments(UserListQuerySchema, location="query", unknown=RAISE)
+@errors(401, 403, 503)
 @bp.response(200, UserListSchema)
 def index(query):
     """List users by id, a page at a time, filtered by username prefix, role and active."""
@@ -65,6 +70,8 @@ def index(query):
 
 @bp.route("/users/<int:user_id>", methods=["GET"])
 @admin_required
+@needs_token
+@errors(401, 403, 404, 503)
 @bp.response(200, UserSchema)
 def show(user_id):
     """Show one user."""
@@ -73,8 +80,10 @@ def show(user_id):
 
 @bp.route("/users/<int:user_id>", methods=["PATCH"])
 @admin_required
+@needs_token
 @accepts(JSON)
 @bp.arguments(UserUpdateSchema)
+@errors(401, 403, 404, 409, 413, 415, 503)
 @bp.response(200, UserSchema)
 def update(changes, user_id):
     """Change a user's name, role, active flag or password; all but a name change end their sessions."""
@@ -85,6 +94,8 @@ def update(changes, user_id):
 
 @bp.route("/users/<int:user_id>", methods=["DELETE"])
 @admin_required
+@needs_token
+@errors(401, 403, 404, 409, 503)
 @bp.response(204)
 def delete(user_id):
     """Delete a user; their tokens stop at once."""

@@ -1,0 +1,103 @@
+"""Running the service as a Heroku-style host does: Procfile commands in subprocesses."""
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from helpers import ROOT, SECRET
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from tokenservice.config import normalise_database_url
+from tokenservice.extensions import db
+
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+def procfile() -> dict:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip())
+
+
+def schema_url(app, database_url: str, schema: str) -> str:
+    """A postgres:// URL (as Heroku gives) whose tables live in an empty schema of their own."""
+    with app.app_context():
+        db.session.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
+        db.session.commit()
+    url = make_url(normalise_database_url(database_url))
+    url = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.set(drivername="postgres").render_as_string(hide_password=False)
+
+
+def deploy_env(database_url: str, **changes) -> dict:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("APP_", "JWT_", "TEST_"))}
+    env.update(
+        PATH=VENV_BIN + os.pathsep + env.get("PATH", ""),
+        DATABASE_URL=database_url,
+        JWT_SECRET_KEY=SECRET,
+        PORT=str(free_port()),
+        WEB_CONCURRENCY="2",
+    )
+    env.update(changes)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run(command: str, env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def call(port: int, method: str, path: str, body=None) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+@contextlib.contextmanager
+def web_server(env: dict):
+    """Procfile's `web:` command, answering /health; yields (port, a list that receives its output)."""
+    server = subprocess.Popen(
+        ["sh", "-c", f"exec {procfile()['web']}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    port, output = int(env["PORT"]), []
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                call(port, "GET", "/health")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None, server.stdout.read()
+                assert time.monotonic() < deadline, "gunicorn did not answer /health within 30 s"
+                time.sleep(0.2)
+        yield port, output
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        output.append(server.communicate(timeout=30)[0])

@@ -1,0 +1,102 @@
+"""The OpenAPI document: complete, served, and true to the running app (schemathesis)."""
+
+import pytest
+import schemathesis
+from helpers import bearer
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+# Served beside the API, not part of it.
+UNDOCUMENTED = {"/", "/<any('app.js', 'app.css'):filename>", "/docs", "/docs/initializer.js", "/openapi.json"}
+
+
+@pytest.fixture
+def document(client):
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    return response.json
+
+
+def test_every_route_is_documented(app, document):
+    documented = {(path, method.upper()) for path, item in document["paths"].items() for method in item}
+    for rule in app.url_map.iter_rules():
+        if rule.rule in UNDOCUMENTED or rule.rule.startswith("/docs/"):
+            continue
+        path = rule.rule.replace("<int:user_id>", "{user_id}")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert (path, method) in documented, (path, method)
+
+
+def test_security_schemes(document):
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    assert schemes["oauth2"]["flows"]["password"]["tokenUrl"] == "/token"
+    assert {"bearerAuth": []} in document["paths"]["/me"]["get"]["security"]
+    assert "security" not in document["paths"]["/health"]["get"]
+
+
+def test_token_takes_json_or_a_form(document):
+    content = document["paths"]["/token"]["post"]["requestBody"]["content"]
+    assert set(content) == {"application/json", "application/x-www-form-urlencoded"}
+
+
+def test_errors_are_documented_with_the_error_schema(document):
+    error_ref = {"$ref": "#/components/schemas/Error"}
+    for name, response in document["components"]["responses"].items():
+        assert response["content"]["application/json"]["schema"] == error_ref, name
+    guarded = document["paths"]["/users/{user_id}"]["delete"]["responses"]
+    assert set(guarded) == {"204", "401", "403", "404", "409", "503"}
+
+
+def test_docs_page_is_served_from_the_service(client):
+    response = client.get("/docs")
+    html = response.get_data(as_text=True)
+    response.close()
+    assert response.status_code == 200
+    assert "/docs/swagger-ui-bundle.js" in html and "http" not in html.replace("http-equiv", "")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in csp and "unsafe-eval" not in csp and "img-src 'self' data:" in csp
+    for asset in ("/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css", "/docs/initializer.js"):
+        asset_response = client.get(asset)
+        assert asset_response.status_code == 200, asset
+        asset_response.close()
+
+
+def operations(app):
+    for result in schemathesis.openapi.from_wsgi("/openapi.json", app).get_all_operations():
+        yield result.ok()
+
+
+def fuzz(operation, headers_for_case, max_examples=30):
+    """Run schemathesis' generated cases for one operation through the checks."""
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=max_examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def run(case):
+        case.call_and_validate(headers=headers_for_case(), checks=CHECKS)
+
+    run()
+
+
+def test_the_app_keeps_its_documented_contract(app, admin):
+    """Fuzz every route but /logout as an admin (logging out would end the fuzzer's session)."""
+    fuzzed = []
+    for operation in operations(app):
+        if operation.path == "/logout":
+            continue
+        fuzz(operation, lambda: admin["headers"])
+        fuzzed.append(operation.label)
+    assert len(fuzzed) >= 12, fuzzed
+
+
+def test_logout_keeps_its_documented_contract(app, add_user, login):
+    """/logout, with a fresh login for each case."""
+    add_user("fuzzer")
+    (logout,) = [operation for operation in operations(app) if operation.path == "/logout"]
+    fuzz(logout, lambda: bearer(login("fuzzer")["access_token"]), max_examples=15)
