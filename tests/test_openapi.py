@@ -100,3 +100,25 @@ def test_logout_keeps_its_documented_contract(app, add_user, login):
     add_user("fuzzer")
     (logout,) = [operation for operation in operations(app) if operation.path == "/logout"]
     fuzz(logout, lambda: bearer(login("fuzzer")["access_token"]), max_examples=15)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("get", "/nowhere", {}, 404),  # Flask's own
+        ("delete", "/token", {}, 405),  # Flask's own
+        ("get", "/me", {}, 401),  # Flask-JWT-Extended's loader
+        ("get", "/me", {"headers": {"Authorization": "Bearer x.y.z"}}, 401),
+        ("post", "/users", {"data": "{", "content_type": "application/json"}, 400),  # webargs
+        ("post", "/users", {"data": "x" * 70000, "content_type": "application/json"}, 413),
+        ("post", "/users", {"data": "x", "content_type": "text/plain"}, 415),
+    ],
+)
+def test_every_error_matches_the_documented_schema(client, document, method, path, kwargs, status):
+    schema = document["components"]["schemas"]["Error"]
+    response = getattr(client, method)(path, **kwargs)
+    assert response.status_code == status
+    body = response.json
+    assert set(schema["required"]) <= set(body) <= set(schema["properties"])
+    assert all(isinstance(body[name], str) for name in ("error", "message"))
+    assert all(isinstance(problem, str) for problem in body.get("fields", {}).values())
