@@ -118,5 +118,39 @@ def test_header_mode_sets_no_cookies(client, add_user):
 def test_bad_cookie_settings_stop_the_app(make_app, variable, value):
     from tokenservice.config import ConfigError
 
+    environ = {"JWT_COOKIE_SECURE": "false", "JWT_TOKEN_LOCATION": "headers,cookies", variable: value}
     with pytest.raises(ConfigError, match=variable):
-        make_app(**{variable: value, "JWT_COOKIE_SECURE": "false"})
+        make_app(**environ)
+
+
+def test_a_cross_site_form_cannot_log_a_browser_in(cookie_app, add_user):
+    """Login CSRF: a plain form post (no preflight) gets tokens in JSON, but no cookies."""
+    add_user("mallory")
+    client = cookie_app.test_client()
+    response = client.post(
+        "/token", data={"username": "mallory", "password": PASSWORD}, headers={"Origin": "https://evil.example"}
+    )
+    assert response.status_code == 200
+    assert response.headers.getlist("Set-Cookie") == []
+
+
+def test_cookies_last_as_long_as_their_tokens(signed_in):
+    cookies = set_cookies(signed_in[1])
+    assert "Max-Age=900" in cookies["access_token_cookie"]
+    assert all(
+        "Max-Age=2592000" in header
+        for header in signed_in[1].headers.getlist("Set-Cookie")
+        if header.startswith("refresh_token_cookie=")
+    )
+
+
+def test_a_refused_logout_still_clears_the_cookies(signed_in, cookie_app, login):
+    client, _ = signed_in
+    token = csrf(client)
+    other = cookie_app.test_client()
+    tokens = other.post("/token", json={"username": "alice", "password": PASSWORD}).json
+    other.post("/logout?all=true", headers=bearer(tokens["access_token"]))  # ends this client's session too
+    response = client.post("/logout", headers=token)
+    assert response.status_code == 401
+    assert "access_token_cookie" in set_cookies(response)
+    assert client.get_cookie("access_token_cookie") is None

@@ -82,3 +82,22 @@ def test_no_origins_means_no_cors_at_all(make_app):
 def test_production_defaults_to_no_origins(client):
     response = client.get("/health", headers={"Origin": ORIGIN})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_no_origin_header_gets_no_cors_headers(cors_client):
+    assert "Access-Control-Allow-Origin" not in cors_client.get("/health").headers
+
+
+@pytest.mark.parametrize(
+    ("configured", "origin", "allowed"),
+    [
+        ("http://[::1]:5173", "http://[::1]:5173", True),
+        ("http://[::1]:5173", "http://1:5173", False),  # not a regex
+        ("https://app.example.com", "https://app.example.com.evil.example", False),  # anchored
+        ("https://App.Example.com:443", "https://app.example.com", True),  # default port, any case
+    ],
+)
+def test_origins_are_matched_exactly(make_app, configured, origin, allowed):
+    client = make_app(CORS_ORIGINS=configured).test_client()
+    response = client.get("/health", headers={"Origin": origin})
+    assert ("Access-Control-Allow-Origin" in response.headers) is allowed

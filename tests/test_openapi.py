@@ -51,7 +51,7 @@ def test_errors_are_documented_with_the_error_schema(document):
     for name, response in document["components"]["responses"].items():
         assert response["content"]["application/json"]["schema"] == error_ref, name
     guarded = document["paths"]["/users/{user_id}"]["delete"]["responses"]
-    assert set(guarded) == {"204", "401", "403", "404", "409", "503"}
+    assert set(guarded) == {"204", "401", "403", "404", "409", "413", "500", "503"}
 
 
 def test_docs_page_is_served_from_the_service(client):

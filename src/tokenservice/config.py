@@ -6,6 +6,7 @@ variable. `.env.example` lists the same variables with the same meaning.
 """
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
@@ -42,7 +43,7 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
     audience = environ.get("JWT_AUDIENCE") or None
     locations = _token_locations(environ)
     cookie_secure = _boolean(environ, "JWT_COOKIE_SECURE", production)
-    samesite = _samesite(environ, secure=cookie_secure)
+    samesite = _samesite(environ, secure=cookie_secure, cookie_mode="cookies" in locations)
     default_origins = "" if production else "http://localhost:5173,http://127.0.0.1:5173"
 
     return {
@@ -124,11 +125,11 @@ def _token_locations(environ: Mapping[str, str]) -> list[str]:
     return ["headers", "cookies"] if "cookies" in raw else ["headers"]
 
 
-def _samesite(environ: Mapping[str, str], *, secure: bool) -> str:
+def _samesite(environ: Mapping[str, str], *, secure: bool, cookie_mode: bool) -> str:
     raw = (environ.get("JWT_COOKIE_SAMESITE") or "Lax").strip().capitalize()
     if raw not in ("Lax", "Strict", "None"):
         raise ConfigError(f"JWT_COOKIE_SAMESITE must be Lax, Strict or None, not {raw!r}.")
-    if raw == "None" and not secure:
+    if raw == "None" and not secure and cookie_mode:
         raise ConfigError("JWT_COOKIE_SAMESITE=None needs JWT_COOKIE_SECURE=true: browsers drop such cookies.")
     return raw
 
@@ -137,7 +138,9 @@ def _origins(raw: str) -> list[str]:
     """CORS_ORIGINS as a list of exact origins: scheme://host[:port], no path, no wildcard."""
     if raw.strip().lower() == "none":
         return []
-    origins = [origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip()]
+    origins = [origin.strip().rstrip("/").lower() for origin in raw.split(",") if origin.strip()]
+    # Browsers never send a default port in Origin.
+    origins = [re.sub(r"^(https://[^/]+):443$|^(http://[^/]+):80$", r"\1\2", origin) for origin in origins]
     for origin in origins:
         scheme, _, rest = origin.partition("://")
         if scheme not in ("http", "https") or not rest or "/" in rest or "*" in rest:

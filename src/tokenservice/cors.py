@@ -1,5 +1,7 @@
 """CORS for browser clients on other origins, with Flask-Cors, from CORS_ORIGINS."""
 
+import re
+
 from flask import Flask
 from flask_cors import CORS
 
@@ -14,14 +16,17 @@ def init_app(app: Flask) -> None:
     app.after_request(_vary_on_origin)
     CORS(
         app,
-        # A list, never the raw comma-separated string: Flask-Cors 6 does not split it.
-        origins=origins,
+        # Anchored, escaped patterns: Flask-Cors 6 does not split a comma-separated
+        # string, and treats an entry holding [ ] ( ) ? $ ^ as an unanchored regex.
+        origins=[re.compile(re.escape(origin) + r"\Z", re.IGNORECASE) for origin in origins],
         methods=["GET", "POST", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", *(["X-CSRF-TOKEN"] if cookie_mode else [])],
         expose_headers=["Location", "Retry-After", "WWW-Authenticate"],
         # Credentials (cookies) cross origins only in cookie mode.
         supports_credentials=cookie_mode,
         max_age=600,
+        # No Access-Control-Allow-Origin on requests that carry no Origin.
+        always_send=False,
     )
 
 

@@ -43,11 +43,16 @@ def init_api(app: Flask) -> Api:
     return api
 
 
+# Any route can answer these: a body over 64 KiB (even on a GET), and a bug.
+EVERY_ROUTE_ERRORS = (413, 500)
+
+
 def errors(*statuses: int):
-    """Document that a route can answer with these SPEC 5 errors."""
+    """Document that a route can answer with these SPEC 5 errors (and EVERY_ROUTE_ERRORS)."""
     assert set(statuses) <= set(DOCUMENTED_ERRORS), statuses
+    every = sorted({*statuses, *EVERY_ROUTE_ERRORS})
     return flask_smorest.Blueprint.doc(
-        responses={str(status): {"$ref": f"#/components/responses/{HTTPStatus(status).name}"} for status in statuses}
+        responses={str(status): {"$ref": f"#/components/responses/{HTTPStatus(status).name}"} for status in every}
     )
 
 

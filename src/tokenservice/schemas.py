@@ -1,14 +1,19 @@
-"""Request and response schemas: they validate input and will document the API."""
+"""Request and response schemas: they validate input and document the API (openapi.py)."""
+
+import re
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from .models import ROLES
 from .passwords import password_problem
 
-USERNAME = validate.Regexp(
-    r"[A-Za-z0-9._-]{3,64}\Z",
-    error="Must be 3 to 64 characters: ASCII letters, digits, '.', '_' or '-'.",
-)
+USERNAME_PATTERN = "^[A-Za-z0-9._-]{3,64}$"  # as the OpenAPI document states it (JSON Schema regex)
+
+
+def valid_username(value: str) -> None:
+    # fullmatch: Python's `$` would also match before a trailing newline.
+    if not re.fullmatch(USERNAME_PATTERN.strip("^$"), value):
+        raise ValidationError("Must be 3 to 64 characters: ASCII letters, digits, '.', '_' or '-'.")
 
 
 def no_nul(value: str) -> None:
@@ -48,7 +53,7 @@ class UserSchema(Schema):
 
 
 class NewUserSchema(Schema):
-    username = fields.String(required=True, validate=USERNAME)
+    username = fields.String(required=True, validate=valid_username, metadata={"pattern": USERNAME_PATTERN})
     password = fields.String(required=True, load_only=True)
     name = fields.String(allow_none=True, validate=NAME)
     role = fields.String(validate=validate.OneOf(ROLES), metadata={"description": "Admins only."})

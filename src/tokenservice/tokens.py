@@ -1,6 +1,6 @@
 """Issuing tokens, and the Flask-JWT-Extended callbacks that check them."""
 
-from flask import after_this_request, current_app
+from flask import after_this_request, current_app, request
 from flask_jwt_extended import (
     JWTManager,
     create_access_token,
@@ -47,21 +47,28 @@ def cookie_mode() -> bool:
 def send_token_cookies(tokens: dict) -> None:
     """In cookie mode, also set the tokens as HttpOnly cookies on this response.
 
+    Only for requests that a browser sends cross-site after a CORS preflight
+    (which only CORS_ORIGINS pass): a plain cross-site form posting an
+    attacker's credentials must not log the victim's browser in (login CSRF).
+
     The refresh cookie goes to the refresh route (Flask-JWT-Extended's path)
     and, as a copy, to /logout, so that logout can end a session whose
     access cookie is gone.
     """
-    if not cookie_mode():
+    if not cookie_mode() or not _needs_preflight():
         return
 
     @after_this_request
     def set_cookies(response):
-        set_access_cookies(response, tokens["access_token"])
-        set_refresh_cookies(response, tokens["refresh_token"])
         config = current_app.config
+        # Cookies that expire with their tokens, not with the browser window.
+        refresh_seconds = int(config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds())
+        set_access_cookies(response, tokens["access_token"], max_age=tokens["expires_in"])
+        set_refresh_cookies(response, tokens["refresh_token"], max_age=refresh_seconds)
         response.set_cookie(
             config["JWT_REFRESH_COOKIE_NAME"],
             tokens["refresh_token"],
+            max_age=refresh_seconds,
             path="/logout",
             domain=config["JWT_COOKIE_DOMAIN"],
             secure=config["JWT_COOKIE_SECURE"],
@@ -69,6 +76,10 @@ def send_token_cookies(tokens: dict) -> None:
             samesite=config["JWT_COOKIE_SAMESITE"],
         )
         return response
+
+
+def _needs_preflight() -> bool:
+    return request.is_json or "Authorization" in request.headers or "X-CSRF-TOKEN" in request.headers
 
 
 def clear_token_cookies() -> None:
@@ -80,7 +91,14 @@ def clear_token_cookies() -> None:
     def clear_cookies(response):
         unset_jwt_cookies(response)
         config = current_app.config
-        response.delete_cookie(config["JWT_REFRESH_COOKIE_NAME"], path="/logout", domain=config["JWT_COOKIE_DOMAIN"])
+        response.delete_cookie(
+            config["JWT_REFRESH_COOKIE_NAME"],
+            path="/logout",
+            domain=config["JWT_COOKIE_DOMAIN"],
+            secure=config["JWT_COOKIE_SECURE"],
+            httponly=True,
+            samesite=config["JWT_COOKIE_SAMESITE"],
+        )
         return response
 
 

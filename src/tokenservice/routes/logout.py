@@ -1,7 +1,7 @@
 import uuid
 
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
-from flask_jwt_extended.exceptions import NoAuthorizationError
+from flask_jwt_extended.exceptions import NoAuthorizationError, UserLookupError
 from jwt import ExpiredSignatureError
 
 from ..errors import token_refused
@@ -22,6 +22,10 @@ bp = Blueprint("logout", __name__, description="Ending sessions")
 def logout(query):
     """End the caller's session (access or refresh token, even an expired one), or all with ?all=true."""
     claims = _claims_even_if_expired()
+    # From here on (the token's signature and, for cookies, the CSRF value are
+    # good) the cookies go, even when the session had already ended: the
+    # page's script cannot delete HttpOnly cookies itself.
+    clear_token_cookies()
     try:
         user_id, session_id = int(claims["sub"]), uuid.UUID(claims["sid"])
     except (KeyError, TypeError, ValueError):
@@ -32,7 +36,6 @@ def logout(query):
     if query["everywhere"]:
         end_sessions(user_id=user_id)
     db.session.commit()
-    clear_token_cookies()
 
 
 def _claims_even_if_expired() -> dict:
@@ -49,8 +52,8 @@ def _claims_even_if_expired() -> dict:
             if not cookie_mode():
                 raise
             verify_jwt_in_request(refresh=True)
-    except ExpiredSignatureError as exc:
+    except (ExpiredSignatureError, UserLookupError) as exc:
         # Flask-JWT-Extended attaches the claims, decoded with the signature
-        # checked and only the expiry allowed.
+        # (and CSRF value) checked; the session is judged by the caller.
         return exc.jwt_data
     return get_jwt()
