@@ -65,16 +65,7 @@ def send_token_cookies(tokens: dict) -> None:
         refresh_seconds = int(config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds())
         set_access_cookies(response, tokens["access_token"], max_age=tokens["expires_in"])
         set_refresh_cookies(response, tokens["refresh_token"], max_age=refresh_seconds)
-        response.set_cookie(
-            config["JWT_REFRESH_COOKIE_NAME"],
-            tokens["refresh_token"],
-            max_age=refresh_seconds,
-            path="/logout",
-            domain=config["JWT_COOKIE_DOMAIN"],
-            secure=config["JWT_COOKIE_SECURE"],
-            httponly=True,
-            samesite=config["JWT_COOKIE_SAMESITE"],
-        )
+        response.set_cookie(value=tokens["refresh_token"], max_age=refresh_seconds, **_logout_refresh_cookie())
         return response
 
 
@@ -90,16 +81,21 @@ def clear_token_cookies() -> None:
     @after_this_request
     def clear_cookies(response):
         unset_jwt_cookies(response)
-        config = current_app.config
-        response.delete_cookie(
-            config["JWT_REFRESH_COOKIE_NAME"],
-            path="/logout",
-            domain=config["JWT_COOKIE_DOMAIN"],
-            secure=config["JWT_COOKIE_SECURE"],
-            httponly=True,
-            samesite=config["JWT_COOKIE_SAMESITE"],
-        )
+        response.delete_cookie(**_logout_refresh_cookie())
         return response
+
+
+def _logout_refresh_cookie() -> dict:
+    """The copy of the refresh cookie that goes to /logout (Flask-JWT-Extended knows one path)."""
+    config = current_app.config
+    return {
+        "key": config["JWT_REFRESH_COOKIE_NAME"],
+        "path": "/logout",
+        "domain": config["JWT_COOKIE_DOMAIN"],
+        "secure": config["JWT_COOKIE_SECURE"],
+        "httponly": True,
+        "samesite": config["JWT_COOKIE_SAMESITE"],
+    }
 
 
 # PyJWT checks exp only when it is present; a token without it would never expire.
