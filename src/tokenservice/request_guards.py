@@ -25,9 +25,11 @@ def init_app(app: Flask) -> None:
 def refuse_large_bodies() -> None:
     """Refuse a declared body over the limit before any view reads it."""
     limit = request.max_content_length
-    if (request.content_length or 0) > limit:
-        raise RequestEntityTooLarge()
-    if _is_chunked() and request.environ.get("wsgi.input_terminated"):
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            raise RequestEntityTooLarge()
+    elif _is_chunked() and request.environ.get("wsgi.input_terminated"):
         # A chunked body has no Content-Length, and Werkzeug silently cuts it
         # at MAX_CONTENT_LENGTH: read one byte more to tell, and keep what we read.
         body = request.environ["wsgi.input"].read(limit + 1)

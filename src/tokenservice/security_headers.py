@@ -17,17 +17,20 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 
 def init_app(app: Flask) -> None:
-    production = app.config["APP_ENV"] == "production"
+    always = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
+    if app.config["APP_ENV"] == "production":
+        always.append(("Strict-Transport-Security", HSTS))
 
     @app.after_request
     def add_security_headers(response):
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        headers = response.headers
+        # add(), not [] =: nothing else sets these, and this runs on every request.
+        for name, value in always:
+            headers.add(name, value)
         # Tokens and user data must not sit in shared or browser caches; a
         # route that means otherwise (the demo's files) sets its own.
-        response.headers.setdefault("Cache-Control", "no-store")
-        if request.endpoint in PAGE_CSP:
-            response.headers["Content-Security-Policy"] = PAGE_CSP[request.endpoint]
-        if production:
-            response.headers["Strict-Transport-Security"] = HSTS
+        headers.setdefault("Cache-Control", "no-store")
+        csp = PAGE_CSP.get(request.endpoint)
+        if csp:
+            headers.add("Content-Security-Policy", csp)
         return response
