@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import cli, cors, request_guards, security_headers
+from . import cli, cors, request_checks, security_headers
 from .config import load_settings
 from .errors import register_error_handlers
 from .extensions import db, jwt, migrate
@@ -38,7 +38,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     # After the extensions, so that these handlers replace any they registered.
     register_error_handlers(app, jwt)
     register_token_loaders(jwt)
-    request_guards.init_app(app)
+    request_checks.init_app(app)
     security_headers.init_app(app)
     cors.init_app(app)
     cli.init_app(app)

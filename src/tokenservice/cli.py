@@ -1,7 +1,7 @@
 """`flask users ...` and `flask sessions ...`: administration from a shell (e.g. `heroku run`).
 
 Each command applies the same rules as the HTTP API, through the same
-functions, and exits 1 with a message when it refuses.
+functions; a refusal (exceptions.py) exits 1 with its sentence.
 """
 
 import contextlib
@@ -10,9 +10,8 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 from marshmallow import ValidationError
-from sqlalchemy.exc import IntegrityError
 
-from .errors import APIError, username_taken
+from .exceptions import Refusal
 from .extensions import db
 from .models import ROLES, User
 from .schemas import NewUserSchema
@@ -37,7 +36,7 @@ def create_command(username: str, role: str, password: str | None, name: str | N
     with _refusals("not created"):
         # The same rules as POST /users.
         data = NewUserSchema().load({"username": username, "password": password, "name": name, "role": role})
-        user = create_user(username=data["username"], password=data["password"], name=data["name"], role=role)
+        user = create_user(**data)
         db.session.commit()
     click.echo(f"Created {user.role} {user.username!r} with id {user.id}.")
 
@@ -111,15 +110,12 @@ def _existing(username: str) -> User:
 
 @contextlib.contextmanager
 def _refusals(outcome: str):
-    """Turn the API's refusals into a ClickException: a message and exit status 1."""
+    """Turn a refusal of the rules into a ClickException: a message and exit status 1."""
     try:
         yield
     except ValidationError as exc:
         problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.messages.items())
         raise click.ClickException(f"{outcome}: {problems}") from None
-    except IntegrityError:  # a concurrent creation of the same name won
-        db.session.rollback()
-        raise click.ClickException(f"{outcome}: {username_taken().message}") from None
-    except APIError as exc:
+    except Refusal as exc:
         details = "".join(f" ({field}: {problem})" for field, problem in (exc.fields or {}).items())
         raise click.ClickException(f"{outcome}: {exc.message}{details}") from None

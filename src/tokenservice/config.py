@@ -56,7 +56,7 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
             # Fail fast when PostgreSQL is unreachable, so clients get a 503 quickly.
             "connect_args": {"connect_timeout": 5, "application_name": "tokenservice"},
         },
-        # Flask enforces this only when the body is read; request_guards.py
+        # Flask enforces this only when the body is read; request_checks.py
         # also refuses a large Content-Length before any view runs.
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
         "JWT_SECRET_KEY": _jwt_secret(environ, production=production, instance_path=instance_path),

@@ -8,17 +8,23 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
 
-ROLES = ("user", "admin")
+USER = "user"
+ADMIN = "admin"
+ROLES = (USER, ADMIN)
+
+# Case-insensitive uniqueness enforced by the database, so that two concurrent
+# registrations of "Alice" and "alice" cannot both win (users.create_user).
+USERNAME_INDEX = "uq_users_username_lower"
 
 
 class User(db.Model):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('user', 'admin')", name="ck_users_role"),)
+    __table_args__ = (CheckConstraint(f"role IN ({', '.join(map(repr, ROLES))})", name="ck_users_role"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64))
     name: Mapped[str | None] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(16), server_default="user")
+    role: Mapped[str] = mapped_column(String(16), server_default=USER)
     is_active: Mapped[bool] = mapped_column(server_default=text("true"))
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -30,9 +36,7 @@ class User(db.Model):
         return f"<User {self.id} {self.username!r}>"
 
 
-# Case-insensitive uniqueness enforced by the database, so that two concurrent
-# registrations of "Alice" and "alice" cannot both win.
-Index("uq_users_username_lower", func.lower(User.username), unique=True)
+Index(USERNAME_INDEX, func.lower(User.username), unique=True)
 
 
 class LoginSession(db.Model):
@@ -41,6 +45,7 @@ class LoginSession(db.Model):
     A session has exactly one live refresh token (`refresh_jti`, expiring at
     `expires_at`, which is also when the session expires). Refreshing retires
     it into `previous_refresh_jti` at `rotated_at` (the database's clock).
+    Whether a session is live is decided in one place: sessions.LIVE.
     """
 
     __tablename__ = "sessions"

@@ -1,23 +1,25 @@
 """The OpenAPI document (flask-smorest, from the request and response schemas) and its additions.
 
 flask-smorest documents what the schemas say. This module adds what it
-cannot know: the error responses each route can give (SPEC 5, all with
-ErrorSchema), the security schemes, and which routes need a token.
+cannot know: the error responses each route can give (README, "Errors"),
+all with ErrorSchema, and the security schemes. Which routes need a token
+follows from each route's guard (guards.py), through `Blueprint.route`.
 """
 
 from http import HTTPStatus
 
 import flask_smorest
 from flask import Flask
+from webargs.flaskparser import FlaskParser
 
 from .schemas import ErrorSchema
 
-# The SPEC 5 statuses the routes document (each with ErrorSchema).
+# The statuses the routes document (each with ErrorSchema).
 DOCUMENTED_ERRORS = (400, 401, 403, 404, 405, 409, 413, 415, 500, 503)
 
 
 class Api(flask_smorest.Api):
-    # Every documented error response uses SPEC 5's shape.
+    # Every documented error response uses the one error shape.
     ERROR_SCHEMA = ErrorSchema
     # No catch-all `default` response: each route lists the errors it can
     # give (errors() below), so that a fuzzer can hold it to that list.
@@ -26,6 +28,23 @@ class Api(flask_smorest.Api):
     def _register_error_handlers(self):
         # errors.py owns every error response; flask-smorest's own handler is not used.
         pass
+
+
+class _Parser(FlaskParser):
+    # An invalid body is a 400 invalid_request, not webargs' 422.
+    DEFAULT_VALIDATION_STATUS = 400
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = _Parser()
+
+    def route(self, rule, *, guard, **options):
+        """flask-smorest's route, with the route's one guard (guards.py), which it both applies and documents.
+
+        `guard` has no default, so no route can leave it out by mistake.
+        """
+        register = super().route(rule, **options)
+        return lambda view: register(guard.protect(view, methods=options.get("methods", ["GET"])))
 
 
 def init_api(app: Flask) -> Api:
@@ -47,14 +66,9 @@ def init_api(app: Flask) -> Api:
 EVERY_ROUTE_ERRORS = (413, 500)
 
 
-def errors(*statuses: int):
-    """Document that a route can answer with these SPEC 5 errors (and EVERY_ROUTE_ERRORS)."""
+def errors(*statuses: int, **doc):
+    """Document that a route can answer with these errors (and EVERY_ROUTE_ERRORS), plus any other `doc`."""
     assert set(statuses) <= set(DOCUMENTED_ERRORS), statuses
     every = sorted({*statuses, *EVERY_ROUTE_ERRORS})
-    return flask_smorest.Blueprint.doc(
-        responses={str(status): {"$ref": f"#/components/responses/{HTTPStatus(status).name}"} for status in every}
-    )
-
-
-# A route that needs a token: a pasted bearer token or the OAuth2 password flow.
-needs_token = flask_smorest.Blueprint.doc(security=[{"bearerAuth": []}, {"oauth2": []}])
+    responses = {str(status): {"$ref": f"#/components/responses/{HTTPStatus(status).name}"} for status in every}
+    return flask_smorest.Blueprint.doc(responses=responses, **doc)

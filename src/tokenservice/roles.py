@@ -1,37 +1,38 @@
-"""Role guards, built on Flask-JWT-Extended's verify_jwt_in_request."""
+"""Roles: the one admin check, and the rule that the last active admin stays."""
 
-import functools
-
-from flask_jwt_extended import get_current_user, verify_jwt_in_request
-
-from .errors import APIError
-
-# RFC 6750 3.1: a valid token without the needed role.
-CHALLENGE_INSUFFICIENT_SCOPE = 'Bearer realm="api", error="insufficient_scope"'
+from .exceptions import Forbidden, LastAdmin
+from .extensions import db
+from .models import ADMIN, User
 
 
-def is_admin() -> bool:
-    """Whether the request's verified token belongs to a live admin.
+def is_active_admin(role, is_active):
+    """The admin check, for values (a user, or the changes proposed to one) and for columns alike.
 
-    The current user is the live row (sessions.find_live_user), not the
-    token's `role` claim, so a demotion takes effect at the next request.
+    `&` is `and` for Python booleans and AND for SQLAlchemy columns, so the
+    last-admin query below uses this same definition.
     """
-    user = get_current_user()
-    return user is not None and user.role == "admin"
+    return (role == ADMIN) & is_active
 
 
-def forbidden(message: str = "This needs an admin.", **kwargs) -> APIError:
-    return APIError(403, "forbidden", message, headers={"WWW-Authenticate": CHALLENGE_INSUFFICIENT_SCOPE}, **kwargs)
+def require_admin(user: User | None, message: str | None = None) -> None:
+    """Refuse (Forbidden) unless `user` is an active admin.
+
+    `user` is the live row that the token check loaded, never the token's
+    `role` claim, so a demotion takes effect at the next request.
+    """
+    if user is None or not is_active_admin(user.role, user.is_active):
+        raise Forbidden(message)
 
 
-def admin_required(view):
-    """Let only a live admin's valid access token through (401 without one, else 403)."""
+def ensure_another_admin_remains(user: User) -> None:
+    """Refuse (LastAdmin) to let `user` stop being an active admin if they are the last one.
 
-    @functools.wraps(view)
-    def guarded(*args, **kwargs):
-        verify_jwt_in_request()
-        if not is_admin():
-            raise forbidden()
-        return view(*args, **kwargs)
-
-    return guarded
+    The active admins' rows are locked first, so two admins demoting each
+    other at the same moment are judged one after the other: the second sees
+    the first's change and is refused.
+    """
+    admins = db.session.execute(
+        db.select(User.id).where(is_active_admin(User.role, User.is_active)).with_for_update()
+    ).scalars()
+    if list(admins) == [user.id]:
+        raise LastAdmin()

@@ -10,11 +10,19 @@ import uuid
 from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import func, text, update
+from sqlalchemy import and_, func, not_, text, update
 
-from .errors import token_refused
+from .exceptions import InvalidToken, RefreshTokenReused, SessionEnded
 from .extensions import db
 from .models import LoginSession, User
+
+# A session is live until it ends (logout, reuse, a password change, an
+# admin's change) or expires; its tokens work while it is live and its user
+# is active (LIVE_USER). The per-request check says the same in SQL, in the
+# plpgsql function LIVE_SESSION_USER (migration 0003); a test proves the two agree.
+LIVE = and_(LoginSession.ended_at.is_(None), LoginSession.expires_at > func.now())
+LIVE_USER = and_(LIVE, User.is_active)
+LIVE_SESSION_USER = "live_session_user"
 
 
 def start_session(*, user: User) -> LoginSession:
@@ -25,10 +33,12 @@ def start_session(*, user: User) -> LoginSession:
     return login_session
 
 
-# The rule lives in the plpgsql function of migration 0003, so that
-# PostgreSQL keeps its plan: planning the join afresh on every request cost
-# more than running it. The statement object is built once for the same reason.
-_LIVE_USER = db.select(User).from_statement(text("SELECT * FROM live_session_user(:user_id, :session_id)"))
+# A plpgsql function, so that PostgreSQL keeps its plan: planning the join
+# afresh on every request cost more than running it. The statement object is
+# built once for the same reason.
+_LIVE_SESSION_USER_QUERY = db.select(User).from_statement(
+    text(f"SELECT * FROM {LIVE_SESSION_USER}(:user_id, :session_id)")  # noqa: S608 (a constant name)
+)
 
 
 def find_live_user(*, user_id: str, session_id: str) -> User | None:
@@ -41,7 +51,7 @@ def find_live_user(*, user_id: str, session_id: str) -> User | None:
         params = {"user_id": int(user_id), "session_id": uuid.UUID(session_id)}
     except (TypeError, ValueError):
         return None
-    return db.session.execute(_LIVE_USER, params).scalar_one_or_none()
+    return db.session.execute(_LIVE_SESSION_USER_QUERY, params).scalar_one_or_none()
 
 
 def refresh_session(*, claims: dict) -> tuple[User, LoginSession]:
@@ -60,15 +70,15 @@ def refresh_session(*, claims: dict) -> tuple[User, LoginSession]:
     try:
         uid, sid, jti = int(claims["sub"]), uuid.UUID(claims["sid"]), uuid.UUID(claims["jti"])
     except (KeyError, TypeError, ValueError):
-        raise token_refused() from None
+        raise InvalidToken() from None
     if claims.get("type") != "refresh":
-        raise token_refused("Only a refresh token can be refreshed.")
+        raise InvalidToken("Only a refresh token can be refreshed.")
     window = current_app.config["JWT_REFRESH_REUSE_WINDOW"]
     row = db.session.execute(
         db.select(
             LoginSession,
             User,
-            (LoginSession.expires_at > func.now()).label("unexpired"),
+            LIVE_USER.label("live"),
             # clock_timestamp(), not now(): now() is when this transaction
             # began, possibly before it waited for the lock.
             (func.clock_timestamp() - LoginSession.rotated_at <= window).label("in_window"),
@@ -77,8 +87,8 @@ def refresh_session(*, claims: dict) -> tuple[User, LoginSession]:
         .where(LoginSession.id == sid, LoginSession.user_id == uid)
         .with_for_update(of=LoginSession)
     ).one_or_none()
-    if row is None or row.LoginSession.ended_at is not None or not row.unexpired or not row.User.is_active:
-        raise token_refused("The token's session has ended, or its user is gone or inactive.")
+    if row is None or not row.live:
+        raise SessionEnded()
     login_session, user = row.LoginSession, row.User
 
     if jti == login_session.refresh_jti:
@@ -93,7 +103,7 @@ def refresh_session(*, claims: dict) -> tuple[User, LoginSession]:
 
     login_session.ended_at = func.now()
     db.session.commit()
-    raise token_refused("This refresh token was already used, so the session has ended; log in again.")
+    raise RefreshTokenReused()
 
 
 def end_sessions(*, user_id: int, session_id: uuid.UUID | None = None, keep: uuid.UUID | None = None) -> int:
@@ -103,15 +113,7 @@ def end_sessions(*, user_id: int, session_id: uuid.UUID | None = None, keep: uui
     deactivation, role and password changes). Returns how many live sessions
     ended; the caller commits.
     """
-    statement = (
-        update(LoginSession)
-        .where(
-            LoginSession.user_id == user_id,
-            LoginSession.ended_at.is_(None),
-            LoginSession.expires_at > func.now(),  # an expired session is over already
-        )
-        .values(ended_at=func.now())
-    )
+    statement = update(LoginSession).where(LoginSession.user_id == user_id, LIVE).values(ended_at=func.now())
     if session_id is not None:
         statement = statement.where(LoginSession.id == session_id)
     if keep is not None:
@@ -121,9 +123,7 @@ def end_sessions(*, user_id: int, session_id: uuid.UUID | None = None, keep: uui
 
 def purge_sessions() -> int:
     """Delete the sessions that can no longer be used (ended or expired)."""
-    deleted = db.session.execute(
-        db.delete(LoginSession).where((LoginSession.ended_at.is_not(None)) | (LoginSession.expires_at <= func.now()))
-    ).rowcount
+    deleted = db.session.execute(db.delete(LoginSession).where(not_(LIVE))).rowcount
     db.session.commit()
     return deleted
 

@@ -1,12 +1,19 @@
 """Users: registration, login checks, profile changes and administration, free of `request`."""
 
 from sqlalchemy import func
-from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.exc import IntegrityError, InvalidRequestError
 
-from .errors import APIError, username_taken
+from .exceptions import (
+    InvalidCredentials,
+    NoSuchUser,
+    PasswordRefused,
+    UsernameTaken,
+    WrongCurrentPassword,
+)
 from .extensions import db
-from .models import User
+from .models import USER, USERNAME_INDEX, User
 from .passwords import burn_hash_time, hash_password, password_problem, verify_password
+from .roles import ensure_another_admin_remains, is_active_admin
 from .sessions import end_sessions
 
 
@@ -18,20 +25,25 @@ def find_user_by_username(username: str) -> User | None:
     return db.session.execute(db.select(User).where(func.lower(User.username) == username.lower())).scalar_one_or_none()
 
 
-def create_user(*, username: str, password: str, name: str | None = None, role: str = "user") -> User:
-    """Add a user; the caller has checked the password rules and commits."""
+def create_user(*, username: str, password: str, name: str | None = None, role: str = USER) -> User:
+    """Add a user, or refuse (UsernameTaken); the caller has checked the password rules and commits."""
     if find_user_by_username(username) is not None:
-        raise username_taken()
+        raise UsernameTaken()
     user = User(username=username, name=name, role=role, password_hash=hash_password(password))
-    db.session.add(user)
-    # A concurrent registration of the same name fails here on the unique
-    # index, and errors.py answers 409 for it.
-    db.session.flush()
+    try:
+        # A concurrent registration of the same name fails here, on the
+        # unique index; the savepoint keeps the caller's transaction usable.
+        with db.session.begin_nested():
+            db.session.add(user)
+    except IntegrityError as exc:
+        if getattr(getattr(exc.orig, "diag", None), "constraint_name", None) == USERNAME_INDEX:
+            raise UsernameTaken() from None
+        raise
     return user
 
 
 def authenticate(*, username: str, password: str) -> User:
-    """The active user with these credentials, or a 401 invalid_credentials.
+    """The active user with these credentials, or InvalidCredentials.
 
     An unknown username costs the same hash work as a wrong password, and an
     inactive user gets the same answer as a wrong password.
@@ -39,11 +51,11 @@ def authenticate(*, username: str, password: str) -> User:
     user = find_user_by_username(username)
     if user is None:
         burn_hash_time(password)
-        raise invalid_credentials()
+        raise InvalidCredentials()
     checked_hash = user.password_hash
     matches, outdated = verify_password(checked_hash, password)
     if not matches:
-        raise invalid_credentials()
+        raise InvalidCredentials()
     # Hashing takes a while, so read the row again, locked until the caller
     # commits: a password change, deactivation or deletion that committed
     # meanwhile wins, and one that comes later waits for this login (and
@@ -51,11 +63,11 @@ def authenticate(*, username: str, password: str) -> User:
     try:
         db.session.refresh(user, with_for_update=True)
     except InvalidRequestError:  # deleted meanwhile
-        raise invalid_credentials() from None
+        raise InvalidCredentials() from None
     if user.password_hash != checked_hash:  # changed, or re-hashed by a concurrent login
         matches, outdated = verify_password(user.password_hash, password)
     if not matches or not user.is_active:
-        raise invalid_credentials()
+        raise InvalidCredentials()
     if outdated:
         user.password_hash = hash_password(password)
     return user
@@ -72,12 +84,10 @@ def update_profile(*, user: User, changes: dict) -> User:
 def change_password(*, user: User, current: str, new: str) -> None:
     """Set a new password after checking the current one; the caller ends sessions and commits."""
     if not verify_password(user.password_hash, current)[0]:
-        raise APIError(
-            400, "invalid_request", "The current password is wrong.", fields={"current_password": "Wrong password."}
-        )
+        raise WrongCurrentPassword()
     problem = password_problem(new, username=user.username)
     if problem:
-        raise APIError(400, "invalid_request", "The new password is refused.", fields={"new_password": problem})
+        raise PasswordRefused("The new password is refused.", fields={"new_password": problem})
     user.password_hash = hash_password(new)
     db.session.flush()  # before the caller ends sessions: see update_user
 
@@ -105,7 +115,7 @@ def list_users(
 def get_user(user_id: int) -> User:
     user = db.session.get(User, user_id)
     if user is None:
-        raise APIError(404, "not_found", "There is no such user.")
+        raise NoSuchUser()
     return user
 
 
@@ -118,10 +128,9 @@ def update_user(*, user: User, changes: dict) -> User:
     if "password" in changes:
         problem = password_problem(changes["password"], username=user.username)
         if problem:
-            raise APIError(400, "invalid_request", "The password is refused.", fields={"password": problem})
-    stays_admin = changes.get("role", user.role) == "admin" and changes.get("is_active", user.is_active)
-    if not stays_admin:
-        _ensure_another_admin_remains(user)
+            raise PasswordRefused("The password is refused.", fields={"password": problem})
+    if not is_active_admin(changes.get("role", user.role), changes.get("is_active", user.is_active)):
+        ensure_another_admin_remains(user)
     ends_sessions = (
         changes.get("role", user.role) != user.role
         or changes.get("is_active", user.is_active) != user.is_active
@@ -142,26 +151,6 @@ def update_user(*, user: User, changes: dict) -> User:
 
 def delete_user(*, user: User) -> None:
     """Delete a user; their sessions go with them (ON DELETE CASCADE). The caller commits."""
-    _ensure_another_admin_remains(user)
+    ensure_another_admin_remains(user)
     db.session.delete(user)
     db.session.flush()
-
-
-def _ensure_another_admin_remains(user: User) -> None:
-    """Refuse (409 last_admin) to let `user` stop being an active admin if they are the last one.
-
-    The active admins' rows are locked first, so two admins demoting each
-    other at the same moment are judged one after the other: the second sees
-    the first's change and is refused.
-    """
-    admins = (
-        db.session.execute(db.select(User.id).where(User.role == "admin", User.is_active).with_for_update())
-        .scalars()
-        .all()
-    )
-    if admins == [user.id]:
-        raise APIError(409, "last_admin", "This is the last active admin: make another admin first.")
-
-
-def invalid_credentials() -> APIError:
-    return APIError(401, "invalid_credentials", "Wrong username or password.")

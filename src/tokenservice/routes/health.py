@@ -1,14 +1,16 @@
 from sqlalchemy import text
 
-from ..errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, APIError
-from ..extensions import Blueprint, db
-from ..openapi import errors
+from ..errors import DATABASE_UNAVAILABLE
+from ..exceptions import DatabaseUnavailable
+from ..extensions import db
+from ..guards import ANYONE
+from ..openapi import Blueprint, errors
 from ..schemas import HealthSchema
 
 bp = Blueprint("health", __name__, description="Liveness and database reachability")
 
 
-@bp.route("/health", methods=["GET"])
+@bp.route("/health", methods=["GET"], guard=ANYONE)
 @errors(503)
 @bp.response(200, HealthSchema)
 def health():
@@ -16,11 +18,5 @@ def health():
     try:
         db.session.execute(text("SELECT 1"))
     except DATABASE_UNAVAILABLE:
-        raise APIError(
-            503,
-            "service_unavailable",
-            "The service cannot reach its database; try again shortly.",
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-            extra={"status": "degraded", "database": "unavailable"},
-        ) from None
+        raise DatabaseUnavailable(details={"status": "degraded", "database": "unavailable"}) from None
     return {"status": "ok", "database": "ok"}

@@ -1,10 +1,11 @@
 from flask import request
-from flask_jwt_extended import decode_token, get_jwt, jwt_required
+from flask_jwt_extended import decode_token, get_jwt
 
-from ..errors import APIError
-from ..extensions import Blueprint, db
-from ..openapi import errors
-from ..request_guards import FORM, JSON, accepts
+from ..exceptions import InvalidInput, UnsupportedGrantType
+from ..extensions import db
+from ..guards import ANYONE, REFRESH_TOKEN
+from ..openapi import Blueprint, errors
+from ..request_checks import FORM, JSON, accepts
 from ..schemas import TokenRequestSchema, TokenResponseSchema
 from ..sessions import refresh_session, start_session
 from ..tokens import issue_tokens, send_token_cookies
@@ -16,7 +17,7 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MISSING = "Missing data for required field."
 
 
-@bp.route("/token", methods=["POST"])
+@bp.route("/token", methods=["POST"], guard=ANYONE)
 @accepts(JSON, FORM)
 # flask-smorest cannot document "JSON or a form", so the parser is called
 # directly and the request body is documented by hand.
@@ -36,12 +37,12 @@ def create_token(data):
     """Trade a username and password (JSON, form or HTTP Basic), or a refresh token, for tokens."""
     if data["grant_type"] == "refresh_token":
         if "refresh_token" not in data:
-            raise APIError(400, "invalid_request", "Send the refresh token.", fields={"refresh_token": MISSING})
+            raise InvalidInput("Send the refresh token.", fields={"refresh_token": MISSING})
         # decode_token checks the signature, expiry, issuer and audience, but
         # runs none of the loaders: refresh_session makes the session checks.
         return _refreshed(decode_token(data["refresh_token"]))
     if data["grant_type"] != "password":
-        raise APIError(400, "unsupported_grant_type", "grant_type must be 'password' or 'refresh_token'.")
+        raise UnsupportedGrantType()
     username, password = _credentials(data)
     user = authenticate(username=username, password=password)
     login_session = start_session(user=user)
@@ -51,10 +52,7 @@ def create_token(data):
     return tokens, NO_STORE
 
 
-@bp.route("/token/refresh", methods=["POST"])
-@jwt_required(refresh=True)
-@bp.doc(security=[{"bearerAuth": []}], description="The refresh token goes in Authorization: Bearer.")
-@errors(401, 403, 503)
+@bp.route("/token/refresh", methods=["POST"], guard=REFRESH_TOKEN)
 @bp.response(200, TokenResponseSchema)
 def refresh_token():
     """Trade the refresh token in Authorization: Bearer for new tokens of the same session."""
@@ -70,18 +68,16 @@ def _refreshed(claims: dict):
 
 
 def _credentials(data: dict) -> tuple[str, str]:
-    """The body's username and password, or else HTTP Basic's (SPEC 4)."""
+    """The body's username and password, or else HTTP Basic's (README, "POST /token")."""
     if "username" in data or "password" in data:
         missing = {field: MISSING for field in ("username", "password") if field not in data}
         if missing:
-            raise APIError(400, "invalid_request", "Some fields are missing or invalid.", fields=missing)
+            raise InvalidInput(fields=missing)
         return data["username"], data["password"]
     basic = request.authorization
     if basic is not None and basic.type == "basic" and basic.username is not None:
         return basic.username, basic.password or ""
-    raise APIError(
-        400,
-        "invalid_request",
+    raise InvalidInput(
         "Send a username and password as JSON, as a form, or with HTTP Basic.",
         fields={"username": MISSING, "password": MISSING},
     )

@@ -1,4 +1,4 @@
-"""Checks every request passes before a view runs."""
+"""Checks on the request itself: body size and media type, and the Bearer scheme's case."""
 
 import functools
 import io
@@ -7,7 +7,7 @@ import re
 from flask import Flask, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .errors import APIError
+from .exceptions import UnsupportedMediaType
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
@@ -52,7 +52,7 @@ def accepts(*media_types: str):
         def guarded(*args, **kwargs):
             has_body = bool(request.content_length) or _is_chunked()
             if has_body and _media_type() not in media_types:
-                raise APIError(415, "unsupported_media_type", f"The body must be {' or '.join(media_types)}.")
+                raise UnsupportedMediaType(f"The body must be {' or '.join(media_types)}.")
             return view(*args, **kwargs)
 
         return guarded
