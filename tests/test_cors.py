@@ -1,4 +1,4 @@
-"""CORS (SPEC 6): exact origins echoed with Vary: Origin, preflights cached, credentials only in cookie mode."""
+"""CORS: exact origins echoed with Vary: Origin, preflights cached, credentials only in cookie mode."""
 
 import pytest
 

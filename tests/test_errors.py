@@ -1,4 +1,4 @@
-"""SPEC 5: one JSON error shape for everything, Flask's own errors included."""
+"""One JSON error shape for everything, Flask's own errors included."""
 
 import io
 

@@ -1,4 +1,4 @@
-"""SPEC 6's headers on every response."""
+"""The security headers on every response, and the demo page's CSP."""
 
 import pytest
 from flask.testing import FlaskClient

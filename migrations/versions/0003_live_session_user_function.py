@@ -2,7 +2,7 @@
 
 Every guarded request runs this lookup. As a plain statement PostgreSQL plans
 the two-table query afresh each time, which cost more than running it and
-made /protected slower than the seeds' one-table SELECT. A plpgsql function
+made /protected slower than the baseline snippet's one-table SELECT. A plpgsql function
 keeps its plan per connection, and unlike PREPARE it works through
 transaction-pooling PgBouncer (Heroku's connection pooling).
 

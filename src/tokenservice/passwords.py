@@ -1,4 +1,4 @@
-"""Password hashing and the password rules of SPEC 3."""
+"""Password hashing and the password rules (README, "Endpoints": usernames and passwords)."""
 
 import functools
 import gzip
@@ -13,7 +13,7 @@ from werkzeug.security import check_password_hash
 # their next login.
 HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
 
-# Werkzeug's generate_password_hash, as the seeds' migrations use it.
+# Werkzeug's generate_password_hash, as apps built from the Flask tutorials store passwords.
 LEGACY_PREFIXES = ("pbkdf2:", "scrypt:")
 
 MIN_LENGTH = 8
@@ -53,7 +53,7 @@ def common_passwords() -> frozenset[str]:
 
 
 def password_problem(password: str, *, username: str | None = None) -> str | None:
-    """Why `password` is refused by SPEC 3's rules, or None when it is fine."""
+    """Why `password` is refused by the password rules, or None when it is fine."""
     if len(password) < MIN_LENGTH:
         return f"Must be at least {MIN_LENGTH} characters long."
     if len(password) > MAX_LENGTH:

@@ -26,7 +26,7 @@ NAME = validate.And(validate.Length(max=200), no_nul)
 
 
 class ErrorSchema(Schema):
-    """SPEC 5: every error, from every route and from Flask itself."""
+    """The one error shape: every error, from every route and from Flask itself (errors.py)."""
 
     class Meta:
         # GET /health's 503 adds "status" and "database" beside the error.
@@ -110,7 +110,7 @@ class TokenResponseSchema(Schema):
     token_type = fields.String()
     expires_in = fields.Integer()
     refresh_token = fields.String()
-    token = fields.String(metadata={"description": "The access token again, under the seeds' name."})
+    token = fields.String(metadata={"description": "The access token again, under the classic snippet's name."})
     user_id = fields.Integer()
 
 

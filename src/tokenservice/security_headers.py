@@ -1,4 +1,4 @@
-"""The headers SPEC 6 puts on every response."""
+"""The security headers on every response (README, "Browsers")."""
 
 from flask import Flask, request
 

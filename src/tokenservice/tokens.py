@@ -15,7 +15,7 @@ from .sessions import find_live_user
 
 
 def issue_tokens(*, user: User, login_session: LoginSession, fresh: bool) -> dict:
-    """The token response of SPEC 4: a new access token and the session's refresh token.
+    """The token response (README, "POST /token"): a new access token and the session's refresh token.
 
     The refresh token is made from the session's `refresh_jti` and
     `expires_at`, so issuing it twice gives the same `jti` and `exp`.
@@ -35,7 +35,7 @@ def issue_tokens(*, user: User, login_session: LoginSession, fresh: bool) -> dic
         "token_type": "Bearer",
         "expires_in": int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
         "refresh_token": refresh_token,
-        "token": access_token,  # the seeds' field name, kept for their front ends
+        "token": access_token,  # the classic snippet's field name (tests/perf/baseline_app.py), for its front ends
         "user_id": user.id,
     }
 

@@ -1,4 +1,4 @@
-"""GET /protected side by side: tokenservice against the seeds' app, in one run.
+"""GET /protected side by side: tokenservice against the baseline snippet (baseline_app.py), in one run.
 
 Both apps run under real gunicorn (2 sync workers each) on loopback against
 the same PostgreSQL, in schemas of their own. Rounds alternate between them
@@ -34,7 +34,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
-PEER_DIR = ROOT.parent / "shared" / "peer"
+PERF_DIR = Path(__file__).resolve().parent
 VENV_BIN = str(Path(sys.executable).parent)
 SECRET = "benchmark-only-secret-that-is-long-enough-for-hs256"
 PASSWORD = "correct horse battery staple"
@@ -148,26 +148,27 @@ def main() -> None:
     args = parser.parse_args()
 
     url = database_url()
-    peer_port, our_port = free_port(), free_port()
-    peer_env = env(PEER_DATABASE_URL=in_schema(url, "bench_peer"))
+    baseline_port, our_port = free_port(), free_port()
+    baseline_env = env(BASELINE_DATABASE_URL=in_schema(url, "bench_baseline"))
     ours_url = in_schema(url, "bench_ours")
     ours_env = env(DATABASE_URL=ours_url, JWT_SECRET_KEY=SECRET, PORT=str(our_port), WEB_CONCURRENCY="2")
     for command in (["flask", "db", "upgrade"], ["flask", "users", "create", "bench", "--password", PASSWORD]):
         subprocess.run(command, cwd=ROOT, env=ours_env, check=True, capture_output=True)
 
-    # Importing seed_app once creates its user, before two workers race to.
-    subprocess.run([sys.executable, "-c", "import seed_app"], cwd=PEER_DIR, env=peer_env, check=True)
+    # Importing baseline_app once creates its user, before two workers race to.
+    subprocess.run([sys.executable, "-c", "import baseline_app"], cwd=PERF_DIR, env=baseline_env, check=True)
     gunicorn = str(Path(VENV_BIN) / "gunicorn")
-    peer_command = [gunicorn, "-w", "2", "-b", f"127.0.0.1:{peer_port}", "--no-control-socket", "seed_app:app"]
-    peer = start(peer_command, PEER_DIR, peer_env, peer_port)
+    bind = f"127.0.0.1:{baseline_port}"
+    baseline_command = [gunicorn, "-w", "2", "-b", bind, "--no-control-socket", "baseline_app:app"]
+    baseline = start(baseline_command, PERF_DIR, baseline_env, baseline_port)
     ours = start([gunicorn, "--config", "src/gunicorn.conf.py", "wsgi:app"], ROOT, ours_env, our_port)
     try:
-        peer_token = post_json(peer_port, "/token", {"username": "alice", "password": "alice123"})["token"]
+        baseline_token = post_json(baseline_port, "/token", {"username": "alice", "password": "alice123"})["token"]
         our_token = post_json(our_port, "/token", {"username": "bench", "password": PASSWORD})["access_token"]
         targets = {
-            "seed /protected (1 SELECT by primary key)": (peer_port, "/protected", peer_token, peer),
+            "baseline /protected (1 SELECT by primary key)": (baseline_port, "/protected", baseline_token, baseline),
             "tokenservice /protected (session + user check)": (our_port, "/protected", our_token, ours),
-            "seed /identity (signature and expiry only)": (peer_port, "/identity", peer_token, peer),
+            "baseline /identity (signature and expiry only)": (baseline_port, "/identity", baseline_token, baseline),
         }
         for target in targets.values():  # warm up every worker's connections
             load(*target[:3], 1, args.clients, target[3])
@@ -176,16 +177,16 @@ def main() -> None:
             for name, (port, path, token, server) in targets.items():
                 results[name].append(load(port, path, token, args.seconds, args.clients, server))
     finally:
-        stop(peer)
+        stop(baseline)
         stop(ours)
 
     def medians(name):
         rates, cpu = zip(*results[name], strict=True)
         return statistics.median(rates), statistics.median(cpu)
 
-    base_rate, base_cpu = medians("seed /protected (1 SELECT by primary key)")
+    base_rate, base_cpu = medians("baseline /protected (1 SELECT by primary key)")
     print(f"{args.rounds} alternating rounds of {args.seconds:g} s, {args.clients} clients, 2 gunicorn workers each\n")
-    print("| route | requests/s (median) | vs seed | worker CPU ms/request (median) | vs seed |")
+    print("| route | requests/s (median) | vs baseline | worker CPU ms/request (median) | vs baseline |")
     print("|---|---|---|---|---|")
     for name in results:
         rate, cpu = medians(name)
