@@ -1,5 +1,10 @@
-"""Constants and small helpers shared by the tests."""
+"""What the tests share: the contract's constants, token tools and assertions.
 
+The expected values are written here once, as the README states them, not
+imported from the code they check.
+"""
+
+import base64
 import time
 from pathlib import Path
 
@@ -8,17 +13,32 @@ import jwt as pyjwt
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "tests-only-secret-long-enough-for-hs256-and-for-forging-hs512-tokens"
 PASSWORD = "correct horse battery staple"
+OTHER_KEY = "another-secret-that-is-also-long-enough-for-hs256"
+
+USER_FIELDS = {"id", "username", "name", "role", "is_active", "created_at", "updated_at"}
+TOKEN_FIELDS = {"access_token", "token_type", "expires_in", "refresh_token", "token", "user_id"}
+ACCESS_CLAIMS = {"sub", "iat", "nbf", "exp", "jti", "type", "fresh", "role", "sid"}
+
+# The WWW-Authenticate challenges (RFC 6750 3.1), as the README's error table words them.
+NO_TOKEN = 'Bearer realm="api"'
+BAD_TOKEN = 'Bearer realm="api", error="invalid_token"'
+INSUFFICIENT_SCOPE = 'Bearer realm="api", error="insufficient_scope"'
+CHALLENGES = {"authorization_required": NO_TOKEN, "invalid_token": BAD_TOKEN, "token_expired": BAD_TOKEN}
 
 
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
+def basic(username: str, password: str) -> dict:
+    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
+
+
 def claims_of(token: str) -> dict:
     return pyjwt.decode(token, options={"verify_signature": False})
 
 
-def forge(claims: dict, *, key: str = SECRET, algorithm: str = "HS256", **changes) -> str:
+def forge(claims: dict, *, key: str | None = SECRET, algorithm: str = "HS256", **changes) -> str:
     """Re-sign `claims` with `changes` applied (a None value removes the claim)."""
     payload = {**claims, **changes}
     payload = {name: value for name, value in payload.items() if value is not None}
@@ -27,3 +47,24 @@ def forge(claims: dict, *, key: str = SECRET, algorithm: str = "HS256", **change
 
 def now() -> int:
     return int(time.time())
+
+
+def assert_error(response, status: int, error: str) -> None:
+    """The one error shape: JSON with a stable code and a sentence, nothing else leaking."""
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
+    assert response.mimetype == "application/json"
+    assert response.json["error"] == error, response.json
+    assert isinstance(response.json["message"], str) and response.json["message"]
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+def assert_refused(response, error: str = "invalid_token") -> None:
+    """A 401 with `error` and the challenge the README gives for it."""
+    assert_error(response, 401, error)
+    assert response.headers["WWW-Authenticate"] == CHALLENGES[error]
+
+
+def assert_forbidden(response) -> None:
+    """A 403 for a valid token without the needed role."""
+    assert_error(response, 403, "forbidden")
+    assert response.headers["WWW-Authenticate"] == INSUFFICIENT_SCOPE
