@@ -28,7 +28,7 @@ TOKEN_SECURITY = [{"bearerAuth": []}, {"oauth2": []}]
 CSRF_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # each guard is itself: compared and hashed by identity
 class Guard:
     """How a route is guarded (`enforce` wraps the view) and what that adds to its OpenAPI description."""
 

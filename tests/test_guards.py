@@ -1,0 +1,112 @@
+"""Every route's guard, tried from outside: each way past it is refused, and the document says what it does.
+
+The routes are read from the app itself, so a route added later is tried the
+same way as soon as it exists.
+"""
+
+import pytest
+from helpers import OTHER_KEY, assert_forbidden, assert_refused, bearer, claims_of, forge, now
+from sqlalchemy import func, update
+
+from tokenservice import guards
+from tokenservice.models import LoginSession
+from tokenservice.routes import BLUEPRINTS
+
+TOKEN_GUARDS = {guards.ACCESS_TOKEN, guards.REFRESH_TOKEN, guards.ADMIN, guards.SESSION_TOKEN}
+
+
+def api_routes(app, wanted=None):
+    """(method, path with <user_id> filled in, guard) for every API route, or those with a guard in `wanted`."""
+    api = {blueprint.name for blueprint in BLUEPRINTS}
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.split(".")[0] not in api:
+            continue
+        guard = app.view_functions[rule.endpoint].guard
+        if wanted is None or guard in wanted:
+            path = rule.rule.replace("<int:user_id>", "1")
+            routes.extend((method, path, guard) for method in sorted(rule.methods - {"HEAD", "OPTIONS"}))
+    return routes
+
+
+def call(client, method, path, token=None):
+    headers = bearer(token) if token else {}
+    return client.open(path, method=method, headers=headers, json={} if method in ("POST", "PATCH") else None)
+
+
+def test_every_api_route_has_a_guard(app):
+    routes = api_routes(app)
+    assert len(routes) == 13
+    assert {guard for _, _, guard in routes} == {guards.ANYONE, guards.REGISTRATION, *TOKEN_GUARDS}
+
+
+def test_no_token(app, client):
+    routes = api_routes(app, TOKEN_GUARDS)
+    assert len(routes) == 10
+    for method, path, _ in routes:
+        assert_refused(call(client, method, path), "authorization_required")
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        {"key": OTHER_KEY},  # another key
+        {"key": None, "algorithm": "none"},  # no signature
+        {"algorithm": "HS512"},  # another algorithm, even with the right key
+        {"nbf": now() + 600},  # not yet valid
+    ],
+    ids=["other-key", "alg-none", "hs512", "not-yet-valid"],
+)
+def test_a_tampered_token(app, client, admin, tamper):
+    for claims in (admin.claims, claims_of(admin.refresh_token)):
+        token = forge(claims, **tamper)
+        for method, path, _ in api_routes(app, TOKEN_GUARDS):
+            assert_refused(call(client, method, path, token))
+
+
+def test_an_expired_token(app, client, admin):
+    """Everywhere but /logout, which takes an expired token of a live session on purpose."""
+    for claims in (admin.claims, claims_of(admin.refresh_token)):
+        expired = forge(claims, iat=now() - 100, nbf=now() - 100, exp=now() - 10)
+        for method, path, _ in api_routes(app, TOKEN_GUARDS - {guards.SESSION_TOKEN}):
+            assert_refused(call(client, method, path, expired), "token_expired")
+
+
+def test_the_wrong_kind_of_token(app, client, admin):
+    for method, path, _ in api_routes(app, {guards.ACCESS_TOKEN, guards.ADMIN}):
+        assert_refused(call(client, method, path, admin.refresh_token))
+    for method, path, _ in api_routes(app, {guards.REFRESH_TOKEN}):
+        assert_refused(call(client, method, path, admin.access_token))
+
+
+def test_a_token_of_an_ended_session(app, client, admin, database):
+    database.execute(update(LoginSession).values(ended_at=func.now()))
+    for method, path, guard in api_routes(app, TOKEN_GUARDS):
+        token = admin.refresh_token if guard is guards.REFRESH_TOKEN else admin.access_token
+        assert_refused(call(client, method, path, token))
+
+
+def test_an_ordinary_user_on_admin_routes(app, client, alice):
+    routes = api_routes(app, {guards.ADMIN})
+    assert len(routes) == 4
+    for method, path, _ in routes:
+        assert_forbidden(call(client, method, path, alice.access_token))
+
+
+def test_closed_registration(make_app, alice):
+    client = make_app(ALLOW_REGISTRATION="false").test_client()
+    assert_refused(call(client, "POST", "/users"), "authorization_required")
+    assert_forbidden(call(client, "POST", "/users", alice.access_token))
+
+
+def test_the_document_follows_each_guard(app, client):
+    document = client.get("/openapi.json").json
+    for method, path, guard in api_routes(app):
+        operation = document["paths"][path.replace("/1", "/{user_id}")][method.lower()]
+        if guard is not guards.ANYONE:
+            assert operation["security"] == guard.security, (method, path)
+        assert {str(status) for status in guard.errors} <= set(operation["responses"]), (method, path)
+        if guard in TOKEN_GUARDS | {guards.REGISTRATION}:
+            assert "401" in operation["responses"]
+        if guard.reads_token and method in guards.CSRF_METHODS:
+            assert "403" in operation["responses"], (method, path)  # csrf_failed in cookie mode
