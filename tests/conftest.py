@@ -3,12 +3,13 @@
 The suite uses TEST_DATABASE_URL when it is set (and wipes that database),
 otherwise an embedded PostgreSQL of its own that is deleted at the end.
 
-- `auth` (AuthActions): users and logins, in the spirit of flaskr's tests;
+- `auth` (AuthActions): users, logins and refreshes, in the spirit of flaskr's tests;
 - `database` (Database): reading and changing rows from outside a request;
 - `alice`, `admin`: a logged-in user and a logged-in admin (Login).
 """
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -112,13 +113,19 @@ class Database:
         with self.app.app_context():
             return db.session.get(model, ident)
 
-    def wait_for_a_lock_waiter(self, timeout: float = 10) -> None:
-        """Return once another connection waits for a row lock: the signal that a race is lined up."""
+    def wait_for_a_lock_waiter(self, *, until: threading.Event | None = None, timeout: float = 10) -> None:
+        """Return once another connection waits for a row lock (or `until` is set): the signal that a race is lined up.
+
+        `until` is the other way the race can go, for example the second
+        request getting past a check that a missing lock would not hold it at.
+        """
         waiting = text(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
         )
         deadline = time.monotonic() + timeout
         while not self.scalar(waiting):
+            if until is not None and until.is_set():
+                return
             assert time.monotonic() < deadline, "no request started waiting for a row lock"
             time.sleep(0.01)
 
@@ -193,6 +200,11 @@ class AuthActions:
         """POST /token/refresh with the refresh token in Authorization: Bearer; returns the response."""
         return (client or self.client).post("/token/refresh", headers=bearer(refresh_token))
 
+    def grant(self, refresh_token: str, *, client=None):
+        """The same through POST /token, JSON grant_type=refresh_token; returns the response."""
+        body = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        return (client or self.client).post("/token", json=body)
+
 
 @pytest.fixture
 def auth(app, client):
@@ -211,21 +223,3 @@ def admin(auth) -> Login:
     """A logged-in admin named root."""
     auth.add_user("root", role="admin")
     return auth.login("root")
-
-
-# TEMPORARY, while the test files move to `auth`: the old fixtures' names and shapes.
-def _old_item(self, key):
-    return {"id": self.id, "tokens": self.tokens, "headers": self.headers}[key]
-
-
-Login.__getitem__ = _old_item
-
-
-@pytest.fixture
-def add_user(auth):
-    return auth.add_user
-
-
-@pytest.fixture
-def login(auth):
-    return lambda username="alice", password=PASSWORD: auth.login(username, password).tokens

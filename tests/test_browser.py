@@ -9,11 +9,10 @@ import http.server
 import os
 import shutil
 import threading
-import time
 from pathlib import Path
 
 import pytest
-from helpers import PASSWORD, ROOT
+from helpers import PASSWORD, ROOT, claims_of, forge, now
 from werkzeug.serving import make_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -129,8 +128,8 @@ def test_same_origin_sign_up_reload_and_log_out(page, serve):
     assert status == 401
 
 
-def test_log_in_and_errors_in_words(page, serve, add_user):
-    add_user("alice")
+def test_log_in_and_errors_in_words(page, serve, auth):
+    auth.add_user("alice")
     api = serve()
     page.goto(api.url + "/")
     sign_up(page, "bob", "password123")
@@ -177,18 +176,23 @@ def test_the_served_page_cannot_be_pointed_at_another_api(page, serve, spa_files
 
 
 def test_transparent_refresh_after_the_access_token_expires(page, serve):
-    api = serve(JWT_ACCESS_TOKEN_EXPIRES="1")
+    api = serve()
     page.goto(api.url + "/")
     sign_up(page)
     expect(page.locator("#whoami")).to_have_text("Signed in as alice")
     first_access, first_refresh = stored(page, "jwt-token"), stored(page, "jwt-refresh-token")
-    time.sleep(2.1)  # the access token expires
-    refreshes = []
+    # The access token expires: the page holds an expired copy of it (signed with the served app's key).
+    expired = forge(claims_of(first_access), exp=now() - 10)
+    page.evaluate("(token) => localStorage.setItem('jwt-token', token)", expired)
+    refreshes, reads = [], []
     page.on("request", lambda request: refreshes.append(request) if request.url.endswith("/token/refresh") else None)
+    page.on("response", lambda response: reads.append(response) if response.url.endswith("/me") else None)
     page.reload()
     expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+    assert [response.status for response in reads] == [401, 200]
+    assert reads[0].json()["error"] == "token_expired"
     assert len(refreshes) == 1
-    assert stored(page, "jwt-token") != first_access
+    assert stored(page, "jwt-token") not in (first_access, expired)
     assert stored(page, "jwt-refresh-token") != first_refresh
 
 
@@ -206,8 +210,8 @@ def test_a_session_ended_elsewhere_signs_the_page_out(page, serve):
     assert stored(page, "jwt-token") is None
 
 
-def test_cookie_mode_with_csrf_in_the_browser(page, serve, add_user):
-    add_user("alice")
+def test_cookie_mode_with_csrf_in_the_browser(page, serve, auth):
+    auth.add_user("alice")
     api = serve(JWT_TOKEN_LOCATION="headers,cookies", JWT_COOKIE_SECURE="false")
     page.goto(api.url + "/")
     result = page.evaluate(
@@ -239,9 +243,9 @@ def test_cookie_mode_with_csrf_in_the_browser(page, serve, add_user):
     }
 
 
-def test_docs_authorize_logs_in_and_calls_a_guarded_route(page, serve, add_user):
+def test_docs_authorize_logs_in_and_calls_a_guarded_route(page, serve, auth):
     """Swagger UI, from the service's own files under its CSP, logs in through /token."""
-    add_user("alice")
+    auth.add_user("alice")
     api = serve()
     problems = []
     page.on(

@@ -1,7 +1,11 @@
 """Cookie mode (JWT_TOKEN_LOCATION=headers,cookies): HttpOnly token cookies, CSRF double submit."""
 
 import pytest
-from helpers import PASSWORD, bearer
+from helpers import PASSWORD, assert_refused
+
+# What a login sets in cookie mode: the access cookie, the refresh cookie for
+# /token/refresh and its copy for /logout, and the two CSRF cookies.
+LOGIN_COOKIES = 5
 
 
 @pytest.fixture
@@ -10,17 +14,26 @@ def cookie_app(make_app):
 
 
 @pytest.fixture
-def signed_in(cookie_app, add_user):
+def signed_in(cookie_app, auth):
     """A test client holding alice's cookies after POST /token."""
-    add_user("alice")
+    auth.add_user("alice")
     client = cookie_app.test_client()
-    response = client.post("/token", json={"username": "alice", "password": PASSWORD})
+    response = auth.token(client=client)  # JSON, so the cookies are set (it needs a CORS preflight)
     assert response.status_code == 200
     return client, response
 
 
 def set_cookies(response):
     return {header.split("=", 1)[0]: header for header in response.headers.getlist("Set-Cookie")}
+
+
+def named(response, name):
+    """The response's Set-Cookie headers for the cookie `name`."""
+    return [header for header in response.headers.getlist("Set-Cookie") if header.startswith(name + "=")]
+
+
+def path_of(header):
+    return next(part for part in header.split("; ") if part.startswith("Path="))
 
 
 def csrf(client):
@@ -30,21 +43,26 @@ def csrf(client):
 def test_login_sets_httponly_token_cookies_and_readable_csrf_cookies(signed_in):
     _, response = signed_in
     cookies = response.headers.getlist("Set-Cookie")
-    access = [c for c in cookies if c.startswith("access_token_cookie=")]
-    refresh = [c for c in cookies if c.startswith("refresh_token_cookie=")]
+    assert len(cookies) == LOGIN_COOKIES
+    access = named(response, "access_token_cookie")
+    refresh = named(response, "refresh_token_cookie")
     assert len(access) == 1 and "HttpOnly" in access[0] and "Path=/;" in access[0] and "SameSite=Lax" in access[0]
-    assert sorted("Path=/token/refresh" in c or "Path=/logout" in c for c in refresh) == [True, True]
+    assert len(refresh) == 2
+    assert sorted(path_of(c) for c in refresh) == ["Path=/logout", "Path=/token/refresh"]
     assert all("HttpOnly" in c for c in refresh)
     csrf_cookies = [c for c in cookies if c.startswith("csrf_")]
     assert len(csrf_cookies) == 2 and not any("HttpOnly" in c for c in csrf_cookies)
     assert response.json["access_token"]  # the JSON answer is unchanged
 
 
-def test_production_cookies_are_secure(make_app, add_user):
-    add_user("alice")
+def test_production_cookies_are_secure(make_app, auth):
+    auth.add_user("alice")
     client = make_app(JWT_TOKEN_LOCATION="headers,cookies", JWT_COOKIE_SAMESITE="Strict").test_client()
-    response = client.post("/token", json={"username": "alice", "password": PASSWORD})
-    for cookie in response.headers.getlist("Set-Cookie"):
+    response = auth.token(client=client)
+    assert response.status_code == 200
+    cookies = response.headers.getlist("Set-Cookie")
+    assert len(cookies) == LOGIN_COOKIES
+    for cookie in cookies:
         assert "Secure" in cookie and "SameSite=Strict" in cookie
 
 
@@ -76,14 +94,13 @@ def test_refresh_by_cookie_needs_the_csrf_header_and_rotates_the_cookies(signed_
     assert client.get("/me").status_code == 200
 
 
-def test_header_tokens_keep_working_beside_cookies(cookie_app, add_user):
-    add_user("alice")
+def test_header_tokens_keep_working_beside_cookies(cookie_app, auth):
+    auth.add_user("alice")
     client = cookie_app.test_client()
-    tokens = client.post("/token", json={"username": "alice", "password": PASSWORD}).json
+    login = auth.login(client=client)
     client.delete_cookie("access_token_cookie")
     client.delete_cookie("csrf_access_token")
-    headers = bearer(tokens["access_token"])
-    assert client.patch("/me", json={"name": "Alice"}, headers=headers).status_code == 200  # no CSRF for headers
+    assert client.patch("/me", json={"name": "Alice"}, headers=login.headers).status_code == 200  # no CSRF for headers
 
 
 def test_logout_by_cookie_needs_csrf_ends_the_session_and_clears_the_cookies(signed_in):
@@ -94,6 +111,10 @@ def test_logout_by_cookie_needs_csrf_ends_the_session_and_clears_the_cookies(sig
     cleared = set_cookies(response)
     for name in ("access_token_cookie", "refresh_token_cookie", "csrf_access_token", "csrf_refresh_token"):
         assert "Expires=Thu, 01 Jan 1970" in cleared[name] or "Max-Age=0" in cleared[name]
+    # Every cookie the login set is cleared, both refresh cookies included.
+    headers = response.headers.getlist("Set-Cookie")
+    assert len(headers) == LOGIN_COOKIES
+    assert all("Expires=Thu, 01 Jan 1970" in header or "Max-Age=0" in header for header in headers)
     assert client.get("/me").status_code == 401
 
 
@@ -105,9 +126,10 @@ def test_logout_with_only_the_refresh_cookie(signed_in):
     assert client.post("/token/refresh", headers=refresh_csrf).status_code == 401
 
 
-def test_header_mode_sets_no_cookies(client, add_user):
-    add_user("alice")
-    response = client.post("/token", json={"username": "alice", "password": PASSWORD})
+def test_header_mode_sets_no_cookies(auth):
+    auth.add_user("alice")
+    response = auth.token()
+    assert response.status_code == 200
     assert response.headers.getlist("Set-Cookie") == []
 
 
@@ -123,9 +145,9 @@ def test_bad_cookie_settings_stop_the_app(make_app, variable, value):
         make_app(**environ)
 
 
-def test_a_cross_site_form_cannot_log_a_browser_in(cookie_app, add_user):
+def test_a_cross_site_form_cannot_log_a_browser_in(cookie_app, auth):
     """Login CSRF: a plain form post (no preflight) gets tokens in JSON, but no cookies."""
-    add_user("mallory")
+    auth.add_user("mallory")
     client = cookie_app.test_client()
     response = client.post(
         "/token", data={"username": "mallory", "password": PASSWORD}, headers={"Origin": "https://evil.example"}
@@ -135,22 +157,21 @@ def test_a_cross_site_form_cannot_log_a_browser_in(cookie_app, add_user):
 
 
 def test_cookies_last_as_long_as_their_tokens(signed_in):
-    cookies = set_cookies(signed_in[1])
-    assert "Max-Age=900" in cookies["access_token_cookie"]
-    assert all(
-        "Max-Age=2592000" in header
-        for header in signed_in[1].headers.getlist("Set-Cookie")
-        if header.startswith("refresh_token_cookie=")
-    )
+    _, response = signed_in
+    assert "Max-Age=900" in set_cookies(response)["access_token_cookie"]
+    refresh = named(response, "refresh_token_cookie")
+    assert len(refresh) == 2
+    assert all("Max-Age=2592000" in header for header in refresh)
 
 
-def test_a_refused_logout_still_clears_the_cookies(signed_in, cookie_app, login):
+def test_a_refused_logout_still_clears_the_cookies(signed_in, cookie_app, auth):
     client, _ = signed_in
     token = csrf(client)
-    other = cookie_app.test_client()
-    tokens = other.post("/token", json={"username": "alice", "password": PASSWORD}).json
-    other.post("/logout?all=true", headers=bearer(tokens["access_token"]))  # ends this client's session too
+    other_client = cookie_app.test_client()
+    other = auth.login(client=other_client)
+    # Ends all of alice's sessions, this client's too.
+    assert other_client.post("/logout?all=true", headers=other.headers).status_code == 204
     response = client.post("/logout", headers=token)
-    assert response.status_code == 401
+    assert_refused(response)
     assert "access_token_cookie" in set_cookies(response)
     assert client.get_cookie("access_token_cookie") is None

@@ -17,6 +17,11 @@ def preflight(client, origin, path="/me", method="GET", headers="Authorization")
     )
 
 
+def cors_headers(response) -> list[str]:
+    """The names of the response's Access-Control-* headers, in any case."""
+    return [name for name in response.headers.keys() if name.lower().startswith("access-control-")]
+
+
 @pytest.fixture
 def cors_client(make_app):
     return make_app(CORS_ORIGINS=ORIGINS).test_client()
@@ -41,8 +46,8 @@ def test_one_origin_still_varies_on_origin(make_app):
     "origin", ["http://evil.example", "null", "http://localhost:5174", "https://localhost:5173", "http://localhost"]
 )
 def test_other_origins_get_no_cors_headers(cors_client, origin):
-    for response in (cors_client.get("/health", headers={"Origin": origin}), preflight(cors_client, origin)):
-        assert not [name for name in response.headers.keys() if name.startswith("Access-Control-")]
+    assert cors_headers(cors_client.get("/health", headers={"Origin": origin})) == []
+    assert cors_headers(preflight(cors_client, origin)) == []
 
 
 @pytest.mark.parametrize("headers", ["Authorization", "Content-Type", "authorization, content-type"])

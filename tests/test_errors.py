@@ -4,19 +4,11 @@ import io
 
 import pytest
 from flask_jwt_extended import create_access_token
-from helpers import PASSWORD, bearer
+from helpers import PASSWORD, assert_error, bearer
 from sqlalchemy.exc import IntegrityError
 
 # An address where nothing listens: PostgreSQL as seen during an outage.
 UNREACHABLE = "postgresql://postgres@127.0.0.1:9/test?connect_timeout=2"
-
-
-def assert_error(response, status, error):
-    assert response.status_code == status
-    assert response.mimetype == "application/json"
-    assert response.json["error"] == error
-    assert isinstance(response.json["message"], str) and response.json["message"]
-    assert "Traceback" not in response.get_data(as_text=True)
 
 
 def test_unknown_route(client):
@@ -116,8 +108,8 @@ def test_a_large_chunked_body_is_refused_when_read(client):
     assert_error(response, 413, "payload_too_large")
 
 
-def test_a_small_chunked_body_is_read_whole(client, add_user):
-    add_user("alice")
+def test_a_small_chunked_body_is_read_whole(client, auth):
+    auth.add_user("alice")
     body = ('{"username": "alice", "password": "' + PASSWORD + '"}').encode()
     response = client.post(
         "/token",

@@ -7,11 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from helpers import PASSWORD
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from tokenservice.extensions import db
 from tokenservice.models import ROLES, USERNAME_INDEX, LoginSession, User
 from tokenservice.sessions import LIVE_SESSION_USER, LIVE_USER
+from tokenservice.users import create_user
 
 
 def test_the_migrations_build_what_the_models_declare(app):
@@ -26,7 +29,9 @@ def test_the_migrations_build_what_the_models_declare(app):
     assert "UNIQUE" in index and "lower((username)::text)" in index
 
 
-def test_the_role_check_allows_exactly_the_role_names(database):
+def test_the_role_check_allows_exactly_the_role_names(app, database):
+    with app.app_context(), pytest.raises(IntegrityError, match="ck_users_role"):
+        create_user(username="mallory", password=PASSWORD, role="superuser")
     definition = database.scalar(
         text("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'users'::regclass AND contype = 'c'")
     )

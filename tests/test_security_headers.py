@@ -48,4 +48,4 @@ def test_the_demo_files_are_served(client):
 
 
 def test_user_data_is_not_cached(client, alice):
-    assert client.get("/me", headers=alice["headers"]).headers["Cache-Control"] == "no-store"
+    assert client.get("/me", headers=alice.headers).headers["Cache-Control"] == "no-store"
