@@ -8,14 +8,17 @@ import pytest
 from tokenservice import exceptions, passwords, roles, sessions, users
 from tokenservice.errors import ANSWERS, answer_for
 
-REFUSALS = [cls for _, cls in inspect.getmembers(exceptions, inspect.isclass) if issubclass(cls, exceptions.Refusal)]
+# Every refusal the rules can raise (the base class itself is never raised).
+REFUSALS = [
+    cls
+    for _, cls in inspect.getmembers(exceptions, inspect.isclass)
+    if issubclass(cls, exceptions.Refusal) and cls is not exceptions.Refusal
+]
 RULE_MODULES = [users, passwords, sessions, roles, exceptions]
 
 
 @pytest.mark.parametrize("refusal", REFUSALS, ids=lambda cls: cls.__name__)
 def test_every_refusal_has_one_answer(refusal):
-    if refusal is exceptions.Refusal:
-        pytest.skip("the base class itself is never raised")
     answer = answer_for(refusal())
     assert 400 <= answer.status < 600
     assert answer.error.isidentifier() and answer.error == answer.error.lower()
