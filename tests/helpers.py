@@ -10,6 +10,9 @@ from pathlib import Path
 
 import jwt as pyjwt
 
+from tokenservice import guards
+from tokenservice.routes import BLUEPRINTS
+
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "tests-only-secret-long-enough-for-hs256-and-for-forging-hs512-tokens"
 PASSWORD = "correct horse battery staple"
@@ -68,3 +71,27 @@ def assert_forbidden(response) -> None:
     """A 403 for a valid token without the needed role."""
     assert_error(response, 403, "forbidden")
     assert response.headers["WWW-Authenticate"] == INSUFFICIENT_SCOPE
+
+
+# The guards that need a token (guards.py), and the API routes read from the app itself.
+TOKEN_GUARDS = {guards.ACCESS_TOKEN, guards.REFRESH_TOKEN, guards.ADMIN, guards.SESSION_TOKEN}
+
+
+def api_routes(app, wanted=None) -> list[tuple[str, str, guards.Guard]]:
+    """(method, path with <user_id> filled in, guard) for every API route, or those with a guard in `wanted`."""
+    api = {blueprint.name for blueprint in BLUEPRINTS}
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.split(".")[0] not in api:
+            continue
+        guard = app.view_functions[rule.endpoint].guard
+        if wanted is None or guard in wanted:
+            path = rule.rule.replace("<int:user_id>", "1")
+            routes.extend((method, path, guard) for method in sorted(rule.methods - {"HEAD", "OPTIONS"}))
+    return routes
+
+
+def call(client, method: str, path: str, token: str | None = None):
+    """One request to a route, with a bearer token if given and an empty JSON body where one is read."""
+    headers = bearer(token) if token else {}
+    return client.open(path, method=method, headers=headers, json={} if method in ("POST", "PATCH") else None)

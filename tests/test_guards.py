@@ -5,33 +5,11 @@ same way as soon as it exists.
 """
 
 import pytest
-from helpers import OTHER_KEY, assert_forbidden, assert_refused, bearer, claims_of, forge, now
+from helpers import OTHER_KEY, TOKEN_GUARDS, api_routes, assert_forbidden, assert_refused, call, claims_of, forge, now
 from sqlalchemy import func, update
 
 from tokenservice import guards
 from tokenservice.models import LoginSession
-from tokenservice.routes import BLUEPRINTS
-
-TOKEN_GUARDS = {guards.ACCESS_TOKEN, guards.REFRESH_TOKEN, guards.ADMIN, guards.SESSION_TOKEN}
-
-
-def api_routes(app, wanted=None):
-    """(method, path with <user_id> filled in, guard) for every API route, or those with a guard in `wanted`."""
-    api = {blueprint.name for blueprint in BLUEPRINTS}
-    routes = []
-    for rule in app.url_map.iter_rules():
-        if rule.endpoint.split(".")[0] not in api:
-            continue
-        guard = app.view_functions[rule.endpoint].guard
-        if wanted is None or guard in wanted:
-            path = rule.rule.replace("<int:user_id>", "1")
-            routes.extend((method, path, guard) for method in sorted(rule.methods - {"HEAD", "OPTIONS"}))
-    return routes
-
-
-def call(client, method, path, token=None):
-    headers = bearer(token) if token else {}
-    return client.open(path, method=method, headers=headers, json={} if method in ("POST", "PATCH") else None)
 
 
 def test_every_api_route_has_a_guard(app):

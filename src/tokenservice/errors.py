@@ -176,10 +176,6 @@ def _register_jwt_loaders(jwt: JWTManager) -> None:
     def session_gone(jwt_header, jwt_data):
         return refusal_response(SessionEnded())
 
-    @jwt.token_verification_failed_loader
-    def claims_refused(jwt_header, jwt_data):
-        return refusal_response(InvalidToken())
-
 
 def _flatten_messages(messages) -> dict:
     """webargs' {"json": {"field": ["problem"]}} as the error shape's {"field": "problem"}."""

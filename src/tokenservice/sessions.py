@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from flask import current_app
 from sqlalchemy import and_, func, not_, text, update
 
+from .claims import REFRESH, read_claims
 from .exceptions import InvalidToken, RefreshTokenReused, SessionEnded
 from .extensions import db
 from .models import LoginSession, User
@@ -41,16 +42,13 @@ _LIVE_SESSION_USER_QUERY = db.select(User).from_statement(
 )
 
 
-def find_live_user(*, user_id: str, session_id: str) -> User | None:
+def find_live_user(*, user_id: int, session_id: uuid.UUID) -> User | None:
     """The user of a live session, or None when the session or the user is not live.
 
     This runs on every guarded request, so it is one query, by primary keys:
     the session must not have ended or expired, and the user must be active.
     """
-    try:
-        params = {"user_id": int(user_id), "session_id": uuid.UUID(session_id)}
-    except (TypeError, ValueError):
-        return None
+    params = {"user_id": user_id, "session_id": session_id}
     return db.session.execute(_LIVE_SESSION_USER_QUERY, params).scalar_one_or_none()
 
 
@@ -67,11 +65,8 @@ def refresh_session(*, claims: dict) -> tuple[User, LoginSession]:
     The session row is locked (SELECT ... FOR UPDATE), so concurrent refreshes
     of one session, in any worker or instance, are judged one at a time.
     """
-    try:
-        uid, sid, jti = int(claims["sub"]), uuid.UUID(claims["sid"]), uuid.UUID(claims["jti"])
-    except (KeyError, TypeError, ValueError):
-        raise InvalidToken() from None
-    if claims.get("type") != "refresh":
+    token = read_claims(claims)
+    if token.kind != REFRESH:
         raise InvalidToken("Only a refresh token can be refreshed.")
     window = current_app.config["JWT_REFRESH_REUSE_WINDOW"]
     row = db.session.execute(
@@ -84,21 +79,21 @@ def refresh_session(*, claims: dict) -> tuple[User, LoginSession]:
             (func.clock_timestamp() - LoginSession.rotated_at <= window).label("in_window"),
         )
         .join(User, User.id == LoginSession.user_id)
-        .where(LoginSession.id == sid, LoginSession.user_id == uid)
+        .where(LoginSession.id == token.session_id, LoginSession.user_id == token.user_id)
         .with_for_update(of=LoginSession)
     ).one_or_none()
     if row is None or not row.live:
         raise SessionEnded()
     login_session, user = row.LoginSession, row.User
 
-    if jti == login_session.refresh_jti:
+    if token.jti == login_session.refresh_jti:
         login_session.previous_refresh_jti = login_session.refresh_jti
         login_session.refresh_jti = uuid.uuid4()
         login_session.rotated_at = func.clock_timestamp()
         login_session.expires_at = _refresh_expiry()
         db.session.flush()
         return user, login_session
-    if jti == login_session.previous_refresh_jti and row.in_window:
+    if token.jti == login_session.previous_refresh_jti and row.in_window:
         return user, login_session
 
     login_session.ended_at = func.now()

@@ -9,7 +9,9 @@ from flask_jwt_extended import (
     set_refresh_cookies,
     unset_jwt_cookies,
 )
+from flask_jwt_extended.config import config as jwt_config
 
+from .claims import read_claims
 from .models import LoginSession, User
 from .sessions import find_live_user
 
@@ -98,19 +100,20 @@ def _logout_refresh_cookie() -> dict:
     }
 
 
-# PyJWT checks exp only when it is present; a token without it would never expire.
-# (A missing `type` cannot be seen here: Flask-JWT-Extended reads it as "access".)
-REQUIRED_CLAIMS = ("sub", "sid", "exp", "jti")
-
-
 def register_token_loaders(jwt: JWTManager) -> None:
-    @jwt.token_verification_loader
-    def has_required_claims(jwt_header: dict, jwt_data: dict) -> bool:
-        # False makes the request a 401 invalid_token (errors.py).
-        return all(jwt_data.get(claim) for claim in REQUIRED_CLAIMS)
+    @jwt.decode_key_loader
+    def check_claims_then_key(jwt_header: dict, jwt_data: dict) -> str:
+        # Flask-JWT-Extended calls this for every token it decodes (the
+        # guards, decode_token for the refresh grant, /logout), with the
+        # claims as sent: before it checks the signature, and before it fills
+        # in defaults (a missing "type" would become "access"). So this is
+        # where their shape is checked; InvalidToken makes it a 401.
+        read_claims(jwt_data)
+        return jwt_config.decode_key
 
     @jwt.user_lookup_loader
     def load_live_user(jwt_header: dict, jwt_data: dict) -> User | None:
         # Must return the user or None (then a 401 invalid_token). Database
         # errors are left to propagate, so an outage is a 503, not a 401.
-        return find_live_user(user_id=jwt_data.get("sub"), session_id=jwt_data.get("sid"))
+        claims = read_claims(jwt_data)
+        return find_live_user(user_id=claims.user_id, session_id=claims.session_id)

@@ -1,7 +1,6 @@
-import uuid
-
 from flask_jwt_extended import current_user, get_jwt, get_jwt_identity
 
+from ..claims import read_claims
 from ..extensions import db
 from ..guards import ACCESS_TOKEN
 from ..openapi import Blueprint, errors
@@ -40,7 +39,7 @@ def update_me(changes):
 def change_my_password(data):
     """Change the caller's password; every other session of theirs ends."""
     change_password(user=current_user, current=data["current_password"], new=data["new_password"])
-    end_sessions(user_id=current_user.id, keep=uuid.UUID(get_jwt()["sid"]))
+    end_sessions(user_id=current_user.id, keep=read_claims(get_jwt()).session_id)
     db.session.commit()
 
 
