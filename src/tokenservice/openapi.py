@@ -10,8 +10,9 @@ from http import HTTPStatus
 
 import flask_smorest
 from flask import Flask
-from webargs.flaskparser import FlaskParser
+from webargs.flaskparser import FlaskParser, is_json_request
 
+from .request_checks import refuse_deep_json
 from .schemas import ErrorSchema
 
 # The statuses the routes document (each with ErrorSchema).
@@ -33,6 +34,12 @@ class Api(flask_smorest.Api):
 class _Parser(FlaskParser):
     # An invalid body is a 400 invalid_request, not webargs' 422.
     DEFAULT_VALIDATION_STATUS = 400
+
+    def _raw_load_json(self, req):
+        # Every JSON body a route reads comes through here.
+        if is_json_request(req):
+            refuse_deep_json(req.get_data(cache=True))
+        return super()._raw_load_json(req)
 
 
 class Blueprint(flask_smorest.Blueprint):
