@@ -14,3 +14,16 @@ graceful_timeout = 20
 # gunicorn 27's control socket (for gunicornc) is unused here, and every
 # instance on one machine would share its default path in $HOME.
 control_socket_disable = True
+
+
+def on_starting(server):
+    """Once, in the master rather than in every worker: say so when rate limits are counted per process."""
+    from tokenservice import ROOT
+    from tokenservice.config import ConfigError, load_settings, storage_warning
+
+    try:
+        warning = storage_warning(load_settings(os.environ, instance_path=str(ROOT / "instance")))
+    except ConfigError:
+        return  # each worker stops with the sentence that names the variable
+    if warning:
+        server.log.warning(warning)

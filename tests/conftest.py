@@ -36,8 +36,12 @@ def database_url(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def base_environ(database_url):
-    """The environment of a production deployment (DATABASE_URL is set)."""
-    return {"DATABASE_URL": database_url, "JWT_SECRET_KEY": SECRET}
+    """The environment of a production deployment (DATABASE_URL is set).
+
+    Rate limits are off here, since the suite logs in from one address
+    hundreds of times a minute; test_rate_limits.py turns them on.
+    """
+    return {"DATABASE_URL": database_url, "JWT_SECRET_KEY": SECRET, "RATELIMIT_ENABLED": "false"}
 
 
 @pytest.fixture(scope="session")
@@ -54,9 +58,9 @@ def app(base_environ):
 
 @pytest.fixture(autouse=True)
 def clean_database(app):
-    """Every test starts with no users and no sessions."""
+    """Every test starts with no users, no sessions and no failed logins."""
     with app.app_context():
-        db.session.execute(text("TRUNCATE users, sessions RESTART IDENTITY CASCADE"))
+        db.session.execute(text("TRUNCATE users, sessions, login_failures RESTART IDENTITY CASCADE"))
         db.session.commit()
 
 

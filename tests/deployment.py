@@ -61,17 +61,23 @@ def run(command: str, env: dict, timeout: float = 120) -> subprocess.CompletedPr
 
 
 def call(port: int, method: str, path: str, body=None) -> tuple[int, dict]:
+    status, _, answer = exchange(port, method, path, body)
+    return status, answer
+
+
+def exchange(port: int, method: str, path: str, body=None, headers=None) -> tuple[int, dict, dict]:
+    """One JSON request to the served app: (status, response headers, JSON body)."""
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}",
         method=method,
         data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.load(response)
+            return response.status, dict(response.headers), json.load(response)
     except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
+        return error.code, dict(error.headers), json.load(error)
 
 
 @contextlib.contextmanager

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from tokenservice import create_app
-from tokenservice.config import ConfigError, load_settings, normalise_database_url
+from tokenservice.config import ConfigError, load_settings, normalise_database_url, storage_warning
 from tokenservice.extensions import db
 
 URL = "postgresql+psycopg2://u:p@db.example.com:5432/app"
@@ -135,3 +135,39 @@ def test_cors_origins(tmp_path):
 def test_cors_origins_must_be_exact(tmp_path, value):
     with pytest.raises(ConfigError, match="CORS_ORIGINS"):
         load_settings({"CORS_ORIGINS": value}, instance_path=str(tmp_path))
+
+
+@pytest.mark.parametrize("variable", ["TOKEN_RATE_LIMIT", "LOGIN_FAILURE_LIMIT"])
+@pytest.mark.parametrize("value", ["lots", "10 per fortnight", "-3 per minute"])
+def test_rates_must_be_rates(tmp_path, variable, value):
+    with pytest.raises(ConfigError, match=variable):
+        load_settings({variable: value}, instance_path=str(tmp_path))
+
+
+def test_rate_limit_storage(tmp_path):
+    def storage(environ):
+        return load_settings(environ, instance_path=str(tmp_path))["RATELIMIT_STORAGE_URI"]
+
+    assert storage({}) == "memory://"
+    assert storage({"REDIS_URL": "rediss://:pw@kv.example.com:6380"}) == "rediss://:pw@kv.example.com:6380"
+    assert storage({"REDIS_URL": "redis://a:6379", "RATELIMIT_STORAGE_URI": "redis://b:6379"}) == "redis://b:6379"
+    with pytest.raises(ConfigError, match="RATELIMIT_STORAGE_URI") as refused:
+        storage({"RATELIMIT_STORAGE_URI": "memcached://user:secret-password@cache:11211"})
+    assert "secret-password" not in str(refused.value)
+
+
+@pytest.mark.parametrize("value", ["-1", "one", "1.5"])
+def test_trusted_proxies_is_a_count(tmp_path, value):
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
+        load_settings({"TRUSTED_PROXIES": value}, instance_path=str(tmp_path))
+
+
+def test_the_per_process_warning_is_for_production_with_memory_only(tmp_path):
+    def warning(environ):
+        return storage_warning(load_settings(environ, instance_path=str(tmp_path)))
+
+    production = {"DATABASE_URL": URL, "JWT_SECRET_KEY": "x" * 32}
+    assert "counted per process" in warning(production)
+    assert warning({**production, "REDIS_URL": "redis://kv:6379"}) is None
+    assert warning({**production, "RATELIMIT_ENABLED": "false"}) is None
+    assert warning({}) is None  # development

@@ -63,6 +63,7 @@ def test_errors_are_documented_with_the_error_schema(document):
         "CONFLICT",
         "REQUEST_ENTITY_TOO_LARGE",
         "UNSUPPORTED_MEDIA_TYPE",
+        "TOO_MANY_REQUESTS",
         "INTERNAL_SERVER_ERROR",
         "SERVICE_UNAVAILABLE",
     }

@@ -5,8 +5,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, cors, request_checks, security_headers
+from . import cli, cors, rate_limits, request_checks, security_headers
 from .config import load_settings
 from .errors import register_error_handlers
 from .extensions import db, jwt, migrate
@@ -30,11 +31,16 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     jwt.init_app(app)
+    if app.config["TRUSTED_PROXIES"]:
+        # The client's address (and scheme) from that many X-Forwarded-* hops, no more.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     api = init_api(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(demo.bp)
     app.register_blueprint(docs.bp)
+    rate_limits.init_app(app)
     # After the extensions, so that these handlers replace any they registered.
     register_error_handlers(app, jwt)
     register_token_loaders(jwt)

@@ -13,6 +13,7 @@ from marshmallow import ValidationError
 
 from .exceptions import Refusal
 from .extensions import db
+from .login_failures import purge_failures
 from .models import ROLES, User
 from .schemas import NewUserSchema
 from .sessions import purge_sessions
@@ -88,8 +89,9 @@ def reset_password_command(username: str, password: str | None) -> None:
 
 @sessions_cli.command("purge")
 def purge_command() -> None:
-    """Delete ended and expired sessions (safe to run at any time)."""
+    """Delete ended and expired sessions, and failed logins that no longer count (safe to run at any time)."""
     click.echo(f"Deleted {purge_sessions()} ended or expired sessions.")
+    click.echo(f"Deleted {purge_failures()} failed logins older than LOGIN_FAILURE_LIMIT's window.")
 
 
 def init_app(app: Flask) -> None:

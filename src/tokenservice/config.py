@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
+import limits
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -45,6 +46,7 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
     cookie_secure = _boolean(environ, "JWT_COOKIE_SECURE", production)
     samesite = _samesite(environ, secure=cookie_secure, cookie_mode="cookies" in locations)
     default_origins = "" if production else "http://localhost:5173,http://127.0.0.1:5173"
+    storage_uri = _rate_limit_storage(environ)
 
     return {
         "APP_ENV": app_env,
@@ -78,6 +80,23 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
         "JWT_REFRESH_CSRF_COOKIE_PATH": "/",
         # Exact origins allowed to call the API from a browser (cors.py).
         "CORS_ORIGINS": _origins(environ.get("CORS_ORIGINS") or default_origins),
+        # How many proxies in front append to X-Forwarded-For (Heroku's router: 1);
+        # that many hops are believed, no more (werkzeug's ProxyFix).
+        "TRUSTED_PROXIES": _count(environ, "TRUSTED_PROXIES", 0),
+        # Rate limits (rate_limits.py, login_failures.py); false turns them all off.
+        "RATELIMIT_ENABLED": _boolean(environ, "RATELIMIT_ENABLED", True),
+        # Per client address, on POST /token and POST /users together (Flask-Limiter).
+        "TOKEN_RATE_LIMIT": _rate(environ, "TOKEN_RATE_LIMIT", "30 per minute"),
+        # Failed logins per username from any address, kept in PostgreSQL.
+        "LOGIN_FAILURE_LIMIT": _rate(environ, "LOGIN_FAILURE_LIMIT", "10 per 15 minutes"),
+        # Where Flask-Limiter counts: Redis shares the count between workers and
+        # instances; memory:// counts per process.
+        "RATELIMIT_STORAGE_URI": storage_uri,
+        # While Redis is unreachable, count per process rather than fail requests.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_STRATEGY": "moving-window",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_KEY_PREFIX": "tokenservice",
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=access_seconds),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(seconds=refresh_seconds),
         # How long a just-rotated refresh token may still be presented (two
@@ -146,6 +165,48 @@ def _origins(raw: str) -> list[str]:
         if scheme not in ("http", "https") or not rest or "/" in rest or "*" in rest:
             raise ConfigError(f"CORS_ORIGINS must list exact origins like https://app.example.com, not {origin!r}.")
     return origins
+
+
+def _rate(environ: Mapping[str, str], name: str, default: str) -> str:
+    raw = (environ.get(name) or default).strip()
+    try:
+        limits.parse(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a rate such as '{default}', not {raw!r}.") from None
+    return raw
+
+
+def _rate_limit_storage(environ: Mapping[str, str]) -> str:
+    uri = environ.get("RATELIMIT_STORAGE_URI") or environ.get("REDIS_URL") or "memory://"
+    scheme = uri.partition("://")[0]
+    if scheme not in ("memory", "redis", "rediss"):
+        # Not the URL itself in the sentence: it may hold a password.
+        raise ConfigError(
+            f"RATELIMIT_STORAGE_URI (or REDIS_URL) must be a redis://, rediss:// or memory:// URL, not {scheme}://."
+        )
+    return uri
+
+
+def storage_warning(settings: Mapping) -> str | None:
+    """The sentence to log at start in production when limits are counted per process."""
+    if (
+        settings["APP_ENV"] == "production"
+        and settings["RATELIMIT_ENABLED"]
+        and settings["RATELIMIT_STORAGE_URI"] == "memory://"
+    ):
+        return (
+            "Rate limits per client address are counted per process (no RATELIMIT_STORAGE_URI or REDIS_URL): "
+            "each worker and instance allows TOKEN_RATE_LIMIT on its own. Failed logins per username are "
+            "shared through PostgreSQL regardless."
+        )
+    return None
+
+
+def _count(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = (environ.get(name) or str(default)).strip()
+    if not raw.isdigit():
+        raise ConfigError(f"{name} must be a whole number, 0 or more, not {raw!r}.")
+    return int(raw)
 
 
 def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:

@@ -29,6 +29,7 @@ from .exceptions import (
     SessionEnded,
     TokenExpired,
     TokenRequired,
+    TooManyFailedLogins,
     UnsupportedGrantType,
     UnsupportedMediaType,
     UsernameTaken,
@@ -42,7 +43,6 @@ DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
 CHALLENGE = 'Bearer realm="api"'
 CHALLENGE_INVALID_TOKEN = 'Bearer realm="api", error="invalid_token"'  # noqa: S105 (not a secret)
 CHALLENGE_INSUFFICIENT_SCOPE = 'Bearer realm="api", error="insufficient_scope"'
-RETRY_AFTER_SECONDS = "5"
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,8 @@ ANSWERS: dict[type[Refusal], Answer] = {
     UsernameTaken: Answer(409, "username_taken"),
     LastAdmin: Answer(409, "last_admin"),
     UnsupportedMediaType: Answer(415, "unsupported_media_type"),
-    DatabaseUnavailable: Answer(503, "service_unavailable", {"Retry-After": RETRY_AFTER_SECONDS}),
+    TooManyFailedLogins: Answer(429, "rate_limited"),
+    DatabaseUnavailable: Answer(503, "service_unavailable"),
 }
 
 # Werkzeug's HTTP errors (routing, webargs' validation, body size) by status.
@@ -79,6 +80,8 @@ _HTTP_ERRORS = {
     409: ("conflict", "The request conflicts with the current state."),
     413: ("payload_too_large", "The request body is larger than 64 KiB."),
     415: ("unsupported_media_type", "The body must be JSON (application/json)."),
+    # Flask-Limiter's limit per client address; it adds Retry-After itself.
+    429: ("rate_limited", "Too many attempts from this address; try again later."),
     500: ("internal_error", "Something went wrong on our side."),
 }
 
@@ -92,13 +95,11 @@ def answer_for(refusal: Refusal) -> Answer:
 
 def refusal_response(refusal: Refusal):
     answer = answer_for(refusal)
+    headers = dict(answer.headers)
+    if refusal.retry_after:
+        headers["Retry-After"] = str(refusal.retry_after)
     return error_response(
-        answer.status,
-        answer.error,
-        refusal.message,
-        fields=refusal.fields,
-        headers=answer.headers,
-        details=refusal.details,
+        answer.status, answer.error, refusal.message, fields=refusal.fields, headers=headers, details=refusal.details
     )
 
 

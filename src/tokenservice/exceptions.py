@@ -17,11 +17,15 @@ class Refusal(Exception):
 
     message = "The request was refused."
     fields: dict[str, str] | None = None
+    retry_after: int | None = None  # seconds after which trying again makes sense
 
-    def __init__(self, message: str | None = None, *, fields: dict[str, str] | None = None, details=None):
+    def __init__(
+        self, message: str | None = None, *, fields: dict[str, str] | None = None, details=None, retry_after=None
+    ):
         self.message = message or self.message
         self.fields = fields or self.fields
         self.details: dict = details or {}
+        self.retry_after = retry_after or self.retry_after
         super().__init__(self.message)
 
 
@@ -99,5 +103,12 @@ class LastAdmin(Refusal):
     message = "This is the last active admin: make another admin first."
 
 
+class TooManyFailedLogins(Refusal):
+    """LOGIN_FAILURE_LIMIT reached for a username (existing or not): wait `retry_after` seconds."""
+
+    message = "Too many failed logins for this username; try again later."
+
+
 class DatabaseUnavailable(Refusal):
     message = "The service cannot reach its database; try again shortly."
+    retry_after = 5

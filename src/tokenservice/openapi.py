@@ -16,7 +16,7 @@ from .request_checks import refuse_deep_json
 from .schemas import ErrorSchema
 
 # The statuses the routes document (each with ErrorSchema).
-DOCUMENTED_ERRORS = (400, 401, 403, 404, 405, 409, 413, 415, 500, 503)
+DOCUMENTED_ERRORS = (400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503)
 
 
 class Api(flask_smorest.Api):

@@ -3,6 +3,7 @@
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError, InvalidRequestError
 
+from . import login_failures
 from .exceptions import (
     InvalidCredentials,
     NoSuchUser,
@@ -46,8 +47,11 @@ def authenticate(*, username: str, password: str) -> User:
     """The active user with these credentials, or InvalidCredentials.
 
     An unknown username costs the same hash work as a wrong password, and an
-    inactive user gets the same answer as a wrong password.
+    inactive user gets the same answer as a wrong password. Past
+    LOGIN_FAILURE_LIMIT failures, any username is refused (TooManyFailedLogins)
+    before its password is checked.
     """
+    reservation = login_failures.reserve(username)
     user = find_user_by_username(username)
     if user is None:
         burn_hash_time(password)
@@ -70,6 +74,7 @@ def authenticate(*, username: str, password: str) -> User:
         raise InvalidCredentials()
     if outdated:
         user.password_hash = hash_password(password)
+    login_failures.forgive(reservation)
     return user
 
 
@@ -82,12 +87,17 @@ def update_profile(*, user: User, changes: dict) -> User:
 
 
 def change_password(*, user: User, current: str, new: str) -> None:
-    """Set a new password after checking the current one; the caller ends sessions and commits."""
-    if not verify_password(user.password_hash, current)[0]:
-        raise WrongCurrentPassword()
+    """Set a new password after checking the current one; the caller ends sessions and commits.
+
+    A wrong current password counts as a failed login (LOGIN_FAILURE_LIMIT).
+    """
     problem = password_problem(new, username=user.username)
     if problem:
         raise PasswordRefused("The new password is refused.", fields={"new_password": problem})
+    reservation = login_failures.reserve(user.username)
+    if not verify_password(user.password_hash, current)[0]:
+        raise WrongCurrentPassword()
+    login_failures.forgive(reservation)
     user.password_hash = hash_password(new)
     db.session.flush()  # before the caller ends sessions: see update_user
 

@@ -5,6 +5,7 @@ from ..exceptions import InvalidInput, UnsupportedGrantType
 from ..extensions import db
 from ..guards import ANYONE, REFRESH_TOKEN
 from ..openapi import Blueprint, errors
+from ..rate_limits import per_address
 from ..request_checks import FORM, JSON, accepts
 from ..schemas import TokenRequestSchema, TokenResponseSchema
 from ..sessions import refresh_session, start_session
@@ -18,6 +19,7 @@ MISSING = "Missing data for required field."
 
 
 @bp.route("/token", methods=["POST"], guard=ANYONE)
+@per_address
 @accepts(JSON, FORM)
 # flask-smorest cannot document "JSON or a form", so the parser is called
 # directly and the request body is documented by hand.

@@ -3,6 +3,7 @@ from marshmallow import RAISE
 from ..extensions import db
 from ..guards import ADMIN, REGISTRATION, require_admin_caller
 from ..openapi import Blueprint, errors
+from ..rate_limits import per_address
 from ..request_checks import JSON, accepts
 from ..schemas import NewUserSchema, UserListQuerySchema, UserListSchema, UserSchema, UserUpdateSchema
 from ..users import create_user, delete_user, get_user, list_users, update_user
@@ -11,6 +12,7 @@ bp = Blueprint("users", __name__, description="Registration, and user administra
 
 
 @bp.route("/users", methods=["POST"], guard=REGISTRATION)
+@per_address
 @accepts(JSON)
 @bp.arguments(NewUserSchema)
 @errors(409, 415)

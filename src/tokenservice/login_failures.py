@@ -1,0 +1,72 @@
+"""Failed logins per username, from any address, worker or instance (README, "Abuse protection").
+
+Counted in PostgreSQL, the one store every instance already shares, so the
+limit holds with no Redis configured and from a thousand addresses at once.
+An attempt is counted as a failure before the password is checked
+(`reserve`) and taken back when it succeeds (`forgive`), so concurrent
+guesses cannot slip past the count while their hashes are being checked.
+Usernames are stored as SHA-256 digests: a mistyped password in the username
+field never lands in the table.
+"""
+
+import hashlib
+import math
+
+import limits
+from flask import current_app
+from sqlalchemy import delete, func, insert, select
+
+from .exceptions import TooManyFailedLogins
+from .extensions import db
+from .models import LoginFailure
+
+
+def reserve(username: str) -> int | None:
+    """Count an attempt for `username` as failed unless it succeeds, or refuse it (TooManyFailedLogins).
+
+    Returns the reservation to `forgive`, or None with RATELIMIT_ENABLED=false.
+    It commits on a connection of its own at once, whatever the caller's
+    transaction does, so that other workers see it before this password is
+    checked. The same answer for existing and unknown usernames.
+    """
+    config = current_app.config
+    if not config["RATELIMIT_ENABLED"]:
+        return None
+    limit = limits.parse(config["LOGIN_FAILURE_LIMIT"])
+    window = func.make_interval(0, 0, 0, 0, 0, 0, limit.get_expiry())
+    key = hashlib.sha256(username.lower().encode()).digest()
+    with db.engine.begin() as connection:
+        # One attempt per username at a time in here (a few milliseconds: no hashing).
+        connection.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key.hex(), 0))))
+        connection.execute(
+            delete(LoginFailure).where(LoginFailure.username_key == key, LoginFailure.failed_at <= func.now() - window)
+        )
+        recent = (
+            select(LoginFailure.failed_at)
+            .where(LoginFailure.username_key == key)
+            .order_by(LoginFailure.failed_at.desc())
+            .limit(limit.amount)
+            .subquery()
+        )
+        count, wait = connection.execute(
+            select(func.count(), func.extract("epoch", func.min(recent.c.failed_at) + window - func.now()))
+        ).one()
+        if count >= limit.amount:
+            raise TooManyFailedLogins(retry_after=max(1, math.ceil(wait)))
+        return connection.execute(insert(LoginFailure).values(username_key=key).returning(LoginFailure.id)).scalar()
+
+
+def forgive(reservation: int | None) -> None:
+    """Take back a reserved failure: the attempt succeeded. Part of the caller's transaction."""
+    if reservation is not None:
+        db.session.execute(delete(LoginFailure).where(LoginFailure.id == reservation))
+
+
+def purge_failures() -> int:
+    """Delete the failures older than LOGIN_FAILURE_LIMIT's window, which no longer count."""
+    window = limits.parse(current_app.config["LOGIN_FAILURE_LIMIT"]).get_expiry()
+    deleted = db.session.execute(
+        delete(LoginFailure).where(LoginFailure.failed_at <= func.now() - func.make_interval(0, 0, 0, 0, 0, 0, window))
+    ).rowcount
+    db.session.commit()
+    return deleted

@@ -1,0 +1,155 @@
+"""Failed logins per username, from any address, worker or instance, counted in PostgreSQL."""
+
+import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from deployment import deploy_env, exchange, procfile, run, schema_url, web_server
+from helpers import PASSWORD, assert_error
+from sqlalchemy import func, select, update
+
+from tokenservice.models import LoginFailure
+
+WRONG = "not the password"
+
+
+@pytest.fixture
+def throttled(make_app):
+    """An app allowing 3 failed logins per username per 15 minutes (and plenty per address)."""
+
+    def make(**environ):
+        limits = {"LOGIN_FAILURE_LIMIT": "3 per 15 minutes", "TOKEN_RATE_LIMIT": "1000 per minute"}
+        return make_app(**{"RATELIMIT_ENABLED": "true", **limits, **environ})
+
+    return make
+
+
+def assert_throttled(response):
+    assert_error(response, 429, "rate_limited")
+    assert response.json["message"] == "Too many failed logins for this username; try again later."
+    assert 0 < int(response.headers["Retry-After"]) <= 15 * 60
+
+
+def test_after_three_failures_even_the_right_password_waits(throttled, auth):
+    auth.add_user("alice")
+    client = throttled().test_client()
+    assert [auth.token(password=WRONG, client=client).status_code for _ in range(3)] == [401] * 3
+    assert_throttled(auth.token(client=client))
+    assert auth.token("bob", client=client).status_code == 401  # another username is not affected
+
+
+def test_unknown_usernames_get_the_same_answer(throttled, auth):
+    auth.add_user("alice")
+    client = throttled().test_client()
+    for username in ("alice", "nobody"):
+        for _ in range(3):
+            auth.token(username, WRONG, client=client)
+    known, unknown = auth.token("alice", WRONG, client=client), auth.token("nobody", WRONG, client=client)
+    assert_throttled(known)
+    assert_throttled(unknown)
+    assert known.json == unknown.json
+
+
+def test_only_failures_count(throttled, auth):
+    auth.add_user("alice")
+    client = throttled().test_client()
+    assert [auth.token(client=client).status_code for _ in range(5)] == [200] * 5
+    auth.token(password=WRONG, client=client)
+    assert auth.token(client=client).status_code == 200
+
+
+def test_the_username_is_matched_without_regard_to_case(throttled, auth):
+    auth.add_user("alice")
+    client = throttled().test_client()
+    for name in ("ALICE", "Alice", "aLiCe"):
+        auth.token(name, WRONG, client=client)
+    assert_throttled(auth.token(client=client))
+
+
+def test_from_a_thousand_addresses_it_is_one_username(throttled, auth):
+    auth.add_user("alice")
+    app = throttled(TRUSTED_PROXIES="1")
+    statuses = []
+    for i in range(5):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"198.51.100.{i}"
+        statuses.append(auth.token(password=WRONG, client=client).status_code)
+    assert statuses == [401, 401, 401, 429, 429]
+
+
+def test_wrong_current_passwords_count_too(throttled, auth):
+    auth.add_user("alice")
+    client = throttled().test_client()
+    alice = auth.login(client=client)
+
+    def change(current):
+        body = {"current_password": current, "new_password": "a brand new passphrase"}
+        return client.post("/me/password", json=body, headers=alice.headers)
+
+    assert [change(WRONG).status_code for _ in range(3)] == [400] * 3
+    assert_throttled(change(PASSWORD))
+    assert_throttled(auth.token(client=client))
+
+
+def test_the_failures_pass_with_the_window(throttled, auth, database):
+    auth.add_user("alice")
+    client = throttled().test_client()
+    for _ in range(3):
+        auth.token(password=WRONG, client=client)
+    assert_throttled(auth.token(client=client))
+    fifteen_minutes_ago = func.now() - func.make_interval(0, 0, 0, 0, 0, 15)
+    assert database.execute(update(LoginFailure).values(failed_at=fifteen_minutes_ago)) == 3  # the 429 added none
+    assert auth.token(client=client).status_code == 200
+
+
+def test_usernames_are_kept_only_as_digests(throttled, auth, database):
+    client = throttled().test_client()
+    auth.token("Mallory", "my real password, typed in the wrong place", client=client)
+    assert database.scalars(select(LoginFailure.username_key)) == [hashlib.sha256(b"mallory").digest()]
+
+
+def test_purge_deletes_the_failures_that_no_longer_count(throttled, auth, database):
+    app = throttled()
+    client = app.test_client()
+    for name in ("old", "recent"):
+        auth.token(name, WRONG, client=client)
+    old = hashlib.sha256(b"old").digest()
+    a_day_ago = func.now() - func.make_interval(0, 0, 0, 1)
+    database.execute(update(LoginFailure).where(LoginFailure.username_key == old).values(failed_at=a_day_ago))
+    result = app.test_cli_runner().invoke(args=["sessions", "purge"])
+    assert "Deleted 1 failed logins" in result.output, result.output
+    assert database.scalars(select(LoginFailure.username_key)) == [hashlib.sha256(b"recent").digest()]
+
+
+def test_ten_guesses_at_once_on_two_instances_get_exactly_three_tries(throttled, auth):
+    """The count is taken before the (slow) password check, under a lock: nobody slips past it."""
+    auth.add_user("alice")
+    apps = [throttled(), throttled()]
+    barrier = threading.Barrier(10)
+
+    def guess(index):
+        client = apps[index % 2].test_client()
+        barrier.wait()
+        return auth.token(password=WRONG, client=client).status_code
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = sorted(pool.map(guess, range(10)))
+    assert statuses == [401] * 3 + [429] * 7
+
+
+@pytest.fixture(scope="module")
+def heroku_url(app, database_url):
+    url = schema_url(app, database_url, "login_failure_check")
+    assert run(procfile()["release"], deploy_env(url)).returncode == 0
+    assert run(f"flask users create alice --password '{PASSWORD}'", deploy_env(url)).returncode == 0
+    return url
+
+
+def test_gunicorn_workers_share_the_count_without_redis(heroku_url):
+    env = deploy_env(heroku_url, LOGIN_FAILURE_LIMIT="3 per 15 minutes", TRUSTED_PROXIES="1")
+    with web_server(env) as (port, _):
+        guess = {"username": "alice", "password": WRONG}
+        addresses = [{"X-Forwarded-For": f"198.51.100.{i}"} for i in range(6)]
+        statuses = [exchange(port, "POST", "/token", guess, address)[0] for address in addresses]
+    assert statuses == [401] * 3 + [429] * 3

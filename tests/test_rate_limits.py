@@ -1,0 +1,140 @@
+"""The limit per client address on POST /token and POST /users: Flask-Limiter, in memory or in Redis, behind proxies."""
+
+import pytest
+import redis
+from deployment import deploy_env, exchange, procfile, run, schema_url, web_server
+from helpers import PASSWORD, assert_error
+
+REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of the machine's Redis that only these tests use
+WRONG = {"username": "alice", "password": "not the password"}
+
+
+@pytest.fixture
+def redis_db():
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture
+def limited(make_app):
+    """Build an app with limits on: 3 per minute per address unless said otherwise (and failed logins unlimited)."""
+
+    def make(**environ):
+        limits = {"TOKEN_RATE_LIMIT": "3 per minute", "LOGIN_FAILURE_LIMIT": "1000 per minute"}
+        return make_app(**{"RATELIMIT_ENABLED": "true", **limits, **environ})
+
+    return make
+
+
+def assert_rate_limited(response):
+    assert_error(response, 429, "rate_limited")
+    assert 0 < int(response.headers["Retry-After"]) <= 60
+
+
+def test_the_fourth_attempt_in_a_minute_is_a_429(limited, auth):
+    auth.add_user("alice")
+    client = limited().test_client()
+    answers = [client.post("/token", json=WRONG) for _ in range(3)]
+    assert [response.status_code for response in answers] == [401, 401, 401]
+    assert [response.headers["X-RateLimit-Remaining"] for response in answers] == ["2", "1", "0"]
+    assert answers[0].headers["X-RateLimit-Limit"] == "3"
+    assert_rate_limited(client.post("/token", json={"username": "alice", "password": PASSWORD}))
+
+
+def test_signing_up_and_logging_in_share_one_allowance(limited, auth):
+    auth.add_user("alice")
+    client = limited().test_client()
+    assert auth.token(client=client).status_code == 200
+    assert auth.register("bob", client=client).status_code == 201
+    assert auth.token("bob", client=client).status_code == 200
+    assert_rate_limited(auth.register("carol", client=client))
+    assert_rate_limited(auth.token(client=client))
+
+
+def test_other_routes_and_other_addresses_are_not_limited(limited, auth):
+    auth.add_user("alice")
+    app = limited()
+    client = app.test_client()
+    tokens = [auth.login(client=client) for _ in range(3)]
+    assert_rate_limited(auth.token(client=client))
+    assert client.get("/health").status_code == 200
+    assert client.get("/me", headers=tokens[0].headers).status_code == 200
+    elsewhere = app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "192.0.2.7"
+    assert auth.token(client=elsewhere).status_code == 200
+
+
+def test_an_invented_forwarded_for_does_not_escape_the_limit(limited):
+    client = limited().test_client()  # TRUSTED_PROXIES=0: X-Forwarded-For is not believed at all
+    responses = [client.post("/token", json=WRONG, headers={"X-Forwarded-For": f"198.51.100.{i}"}) for i in range(4)]
+    assert [response.status_code for response in responses] == [401, 401, 401, 429]
+
+
+def test_behind_one_trusted_proxy(limited):
+    """The proxy appends the real client; what the client put before it is not believed."""
+    client = limited(TRUSTED_PROXIES="1").test_client()
+    client.environ_base["REMOTE_ADDR"] = "10.0.0.1"  # the proxy
+
+    def attempt(forwarded_for):
+        return client.post("/token", json=WRONG, headers={"X-Forwarded-For": forwarded_for})
+
+    invented = [attempt(f"198.51.100.{i}, 203.0.113.5") for i in range(4)]
+    assert [response.status_code for response in invented] == [401, 401, 401, 429]
+    assert attempt("203.0.113.6").status_code == 401  # another real client, counted apart
+
+
+def test_limits_off(limited):
+    client = limited(RATELIMIT_ENABLED="false").test_client()
+    responses = [client.post("/token", json=WRONG) for _ in range(40)]
+    assert {response.status_code for response in responses} == {401}
+    assert "X-RateLimit-Limit" not in responses[0].headers
+
+
+def test_two_instances_count_together_in_redis(limited, redis_db):
+    first = limited(RATELIMIT_STORAGE_URI=REDIS_URL).test_client()
+    second = limited(RATELIMIT_STORAGE_URI=REDIS_URL).test_client()
+    statuses = [client.post("/token", json=WRONG).status_code for client in (first, second, first, second)]
+    assert statuses == [401, 401, 401, 429]
+    assert redis_db.keys("*tokenservice*")
+
+
+def test_redis_url_is_used_when_no_storage_is_named(limited, redis_db):
+    client = limited(REDIS_URL=REDIS_URL).test_client()
+    client.post("/token", json=WRONG)
+    assert redis_db.keys("*tokenservice*")
+
+
+def test_while_redis_is_unreachable_each_process_counts_alone(limited, caplog):
+    client = limited(RATELIMIT_STORAGE_URI="redis://127.0.0.1:9/0").test_client()
+    statuses = [client.post("/token", json=WRONG).status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+
+
+@pytest.fixture(scope="module")
+def heroku_url(app, database_url):
+    url = schema_url(app, database_url, "rate_limit_check")
+    assert run(procfile()["release"], deploy_env(url)).returncode == 0
+    return url
+
+
+def test_gunicorn_workers_share_the_count_in_redis_behind_a_proxy(heroku_url, redis_db):
+    """Two workers, one Redis, TRUSTED_PROXIES=1: a client inventing addresses is still one client."""
+    limits = {"TOKEN_RATE_LIMIT": "5 per minute", "LOGIN_FAILURE_LIMIT": "1000 per minute"}
+    env = deploy_env(heroku_url, REDIS_URL=REDIS_URL, TRUSTED_PROXIES="1", **limits)
+    with web_server(env) as (port, _):
+        statuses = [
+            exchange(port, "POST", "/token", WRONG, {"X-Forwarded-For": f"198.51.100.{i}, 203.0.113.9"})[0]
+            for i in range(8)
+        ]
+        assert statuses == [401] * 5 + [429] * 3
+        status, headers, body = exchange(port, "POST", "/token", WRONG, {"X-Forwarded-For": "203.0.113.10"})
+        assert status == 401
+        assert headers["X-RateLimit-Remaining"] == "4"
+
+
+def test_gunicorn_says_once_that_limits_are_per_process(heroku_url):
+    with web_server(deploy_env(heroku_url, WEB_CONCURRENCY="2")) as (port, output):
+        pass
+    assert output[0].count("counted per process") == 1
