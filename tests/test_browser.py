@@ -4,7 +4,9 @@ Without /usr/bin/chromium these tests are skipped with a message, except
 under CI=true, where they fail: CI installs it (.ci/run).
 """
 
+import base64
 import functools
+import http.client
 import http.server
 import os
 import shutil
@@ -268,3 +270,73 @@ def test_docs_authorize_logs_in_and_calls_a_guarded_route(page, serve, auth):
     assert me.value.status == 200
     assert me.value.json()["username"] == "alice"
     assert problems == []
+
+
+class _BasicAuthGate(http.server.BaseHTTPRequestHandler):
+    """A Basic-protected reverse proxy, as staging gates are: it passes Authorization on to the service."""
+
+    upstream: str  # set per gate (host:port)
+    credentials = "Basic " + base64.b64encode(b"staff:gate").decode()
+
+    def _forward(self):
+        if self.headers.get("Authorization") != self.credentials:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="staging"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.forwarded.append((self.command, self.path, self.headers["Authorization"]))
+        upstream = http.client.HTTPConnection(self.upstream, timeout=10)
+        upstream.request(self.command, self.path, body, dict(self.headers))
+        answer = upstream.getresponse()
+        content = answer.read()
+        self.send_response(answer.status)
+        for name, value in answer.getheaders():
+            if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+        upstream.close()
+
+    do_GET = do_POST = _forward
+
+    def log_message(self, *args):
+        pass
+
+
+ATTACK_PAGE = """<!doctype html><title>A page with a form</title>
+<form method="post" action="{gate}/token">
+  <input name="username" value="mallory"><input name="password" value="{password}">
+</form>
+<script>document.forms[0].submit()</script>"""
+
+
+def test_a_cross_site_form_behind_a_basic_auth_gate_cannot_log_the_browser_in(browser, make_app, auth, tmp_path):
+    """Login CSRF: the browser adds the gate's cached Basic credentials to the attacker's form post."""
+    auth.add_user("mallory")
+    api = Server(app=make_app(JWT_TOKEN_LOCATION="headers,cookies", JWT_COOKIE_SECURE="false"))
+    handler = type("Gate", (_BasicAuthGate,), {"upstream": api.url.removeprefix("http://")})
+    gate = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    gate.forwarded = []
+    threading.Thread(target=gate.serve_forever, daemon=True).start()
+    gate_url = f"http://127.0.0.1:{gate.server_port}"
+    (tmp_path / "attack.html").write_text(ATTACK_PAGE.format(gate=gate_url, password=PASSWORD))
+    attacker = Server(directory=tmp_path)
+    context = browser.new_context(http_credentials={"username": "staff", "password": "gate"})
+    try:
+        page = context.new_page()
+        assert page.goto(gate_url + "/health").status == 200  # the person signs in to the gate
+        with page.expect_response(lambda response: response.url == gate_url + "/token") as posted:
+            page.goto(attacker.url.replace("127.0.0.1", "localhost") + "/attack.html")
+        assert posted.value.status == 200  # mallory's tokens, as JSON
+        # The form post reached the service with the gate's credentials, added by the browser itself.
+        assert ("POST", "/token", _BasicAuthGate.credentials) in gate.forwarded
+        assert [cookie["name"] for cookie in context.cookies(gate_url)] == []
+    finally:
+        context.close()
+        gate.shutdown()
+        gate.server_close()
+        attacker.stop()
+        api.stop()

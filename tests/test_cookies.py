@@ -156,6 +156,31 @@ def test_a_cross_site_form_cannot_log_a_browser_in(cookie_app, auth):
     assert response.headers.getlist("Set-Cookie") == []
 
 
+@pytest.mark.parametrize(
+    "credentials",
+    ["Basic c3RhZmY6Z2F0ZQ==", 'Digest username="staff", realm="gate"', "Negotiate YIIB"],
+    ids=["basic", "digest", "negotiate"],
+)
+def test_credentials_a_browser_adds_by_itself_set_no_cookies(cookie_app, auth, credentials):
+    """Behind an HTTP-auth gate, the browser adds these to a cross-site form post: they prove nothing."""
+    auth.add_user("mallory")
+    response = cookie_app.test_client().post(
+        "/token", data={"username": "mallory", "password": PASSWORD}, headers={"Authorization": credentials}
+    )
+    assert response.status_code == 200
+    assert response.headers.getlist("Set-Cookie") == []
+
+
+def test_a_bearer_refresh_still_sets_cookies(cookie_app, auth):
+    """A browser never adds a Bearer token by itself, so a refresh with one may renew the cookies."""
+    auth.add_user("alice")
+    client = cookie_app.test_client()
+    login = auth.login(client=client)
+    response = auth.refresh(login.refresh_token, client=client)
+    assert response.status_code == 200
+    assert len(response.headers.getlist("Set-Cookie")) == LOGIN_COOKIES
+
+
 def test_cookies_last_as_long_as_their_tokens(signed_in):
     _, response = signed_in
     assert "Max-Age=900" in set_cookies(response)["access_token_cookie"]

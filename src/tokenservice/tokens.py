@@ -49,15 +49,15 @@ def cookie_mode() -> bool:
 def send_token_cookies(tokens: dict) -> None:
     """In cookie mode, also set the tokens as HttpOnly cookies on this response.
 
-    Only for requests that a browser sends cross-site after a CORS preflight
-    (which only CORS_ORIGINS pass): a plain cross-site form posting an
-    attacker's credentials must not log the victim's browser in (login CSRF).
+    Only for requests that a cross-site form cannot make (_not_a_form_post):
+    a form posting an attacker's credentials from another site must not log
+    the victim's browser in (login CSRF).
 
     The refresh cookie goes to the refresh route (Flask-JWT-Extended's path)
     and, as a copy, to /logout, so that logout can end a session whose
     access cookie is gone.
     """
-    if not cookie_mode() or not _needs_preflight():
+    if not cookie_mode() or not _not_a_form_post():
         return
 
     @after_this_request
@@ -71,8 +71,17 @@ def send_token_cookies(tokens: dict) -> None:
         return response
 
 
-def _needs_preflight() -> bool:
-    return request.is_json or "Authorization" in request.headers or "X-CSRF-TOKEN" in request.headers
+def _not_a_form_post() -> bool:
+    """Whether the request carries what a plain HTML form cannot send.
+
+    A JSON body, an X-CSRF-TOKEN header or a Bearer token: sent cross-site,
+    each needs a CORS preflight, which only CORS_ORIGINS pass. Not any
+    Authorization header: a browser adds cached Basic, Digest or Negotiate
+    credentials to a cross-site form post by itself (a Basic-protected
+    staging proxy, Windows sign-on), and never a Bearer token.
+    """
+    authorization = request.headers.get("Authorization", "")
+    return request.is_json or "X-CSRF-TOKEN" in request.headers or authorization[:7].lower() == "bearer "
 
 
 def clear_token_cookies() -> None:
