@@ -8,8 +8,9 @@ import pytest
 from deployment import deploy_env, exchange, procfile, run, schema_url, web_server
 from helpers import PASSWORD, assert_error
 from sqlalchemy import func, select, update
+from werkzeug.security import generate_password_hash
 
-from tokenservice.models import LoginFailure
+from tokenservice.models import LoginFailure, User
 
 WRONG = "not the password"
 
@@ -153,3 +154,33 @@ def test_gunicorn_workers_share_the_count_without_redis(heroku_url):
         addresses = [{"X-Forwarded-For": f"198.51.100.{i}"} for i in range(6)]
         statuses = [exchange(port, "POST", "/token", guess, address)[0] for address in addresses]
     assert statuses == [401] * 3 + [429] * 3
+
+
+@pytest.mark.parametrize(("method", "tries"), [("pbkdf2", 2), ("scrypt", 3)])
+def test_a_wrong_guess_at_a_legacy_hash_counts_as_the_work_it_took(make_app, auth, method, tries):
+    """LOGIN_FAILURE_LIMIT=10: a pbkdf2 check costs 8 Argon2id checks, scrypt 4."""
+    auth.add_user("legacy", password_hash=generate_password_hash(PASSWORD, method=method))
+    client = make_app(RATELIMIT_ENABLED="true", TOKEN_RATE_LIMIT="1000 per minute").test_client()
+    statuses = [auth.token("legacy", WRONG, client=client).status_code for _ in range(tries + 1)]
+    assert statuses == [401] * tries + [429]
+
+
+def test_legacy_hashes_are_listed_and_can_be_expired(app, auth, database):
+    legacy = auth.add_user("legacy", password_hash=generate_password_hash(PASSWORD, method="pbkdf2"))
+    auth.add_user("modern")
+    session = auth.login("legacy")  # re-hashed at login: make it legacy again, with a live session
+    database.execute(update(User).where(User.id == legacy).values(password_hash=generate_password_hash(PASSWORD)))
+    runner = app.test_cli_runner()
+    listed = runner.invoke(args=["users", "legacy-hashes"])
+    assert listed.exit_code == 0
+    assert listed.output.splitlines() == [f"{legacy:>6}  legacy", "1 user(s) with a legacy password hash."]
+
+    expired = runner.invoke(args=["users", "legacy-hashes", "--expire"])
+    assert expired.exit_code == 0, expired.output
+    assert "Expired the legacy password hashes of 1 user(s)" in expired.output
+    assert auth.token("legacy").status_code == 401
+    assert auth.client.get("/me", headers=session.headers).status_code == 401
+    assert auth.token("modern").status_code == 200
+    assert runner.invoke(args=["users", "legacy-hashes"]).output.endswith("0 user(s) with a legacy password hash.\n")
+    assert runner.invoke(args=["users", "reset-password", "legacy", "--password", "a fresh passphrase"]).exit_code == 0
+    assert auth.token("legacy", "a fresh passphrase").status_code == 200

@@ -1,7 +1,8 @@
 import pytest
 from werkzeug.security import generate_password_hash
 
-from tokenservice.passwords import common_passwords, hash_password, password_problem, verify_password
+from tokenservice import passwords
+from tokenservice.passwords import EXPIRED_HASH, common_passwords, hash_password, password_problem, verify_password
 
 
 def test_hashes_are_argon2id_at_owasp_parameters():
@@ -29,8 +30,22 @@ def test_weaker_argon2_hashes_ask_to_be_rehashed():
     assert verify_password(weak, "old password") == (True, True)
 
 
-def test_garbage_hash_never_verifies():
-    assert verify_password("not-a-hash", "anything") == (False, False)
+@pytest.mark.parametrize("stored", ["not-a-hash", EXPIRED_HASH])
+def test_an_unusable_hash_never_verifies_and_costs_a_real_check(monkeypatch, stored):
+    """An expired (or garbage) hash answers no as slowly as a real one, so timing does not tell it apart."""
+    real, checked = passwords.HASHER, []
+
+    class Recording:
+        def verify(self, stored_hash, password):
+            checked.append(stored_hash)
+            return real.verify(stored_hash, password)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    monkeypatch.setattr(passwords, "HASHER", Recording())
+    assert verify_password(stored, "anything") == (False, False)
+    assert checked == [stored, passwords._dummy_hash()]  # then a real Argon2id hash, checked in full
 
 
 @pytest.mark.parametrize(

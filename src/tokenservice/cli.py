@@ -17,7 +17,14 @@ from .login_failures import purge_failures
 from .models import ROLES, User
 from .schemas import NewUserSchema
 from .sessions import purge_sessions
-from .users import create_user, find_user_by_username, list_users, update_user
+from .users import (
+    create_user,
+    expire_legacy_hashes,
+    find_user_by_username,
+    legacy_hash_users,
+    list_users,
+    update_user,
+)
 
 users_cli = AppGroup("users", help="Manage users.")
 sessions_cli = AppGroup("sessions", help="Manage login sessions.")
@@ -85,6 +92,26 @@ def reset_password_command(username: str, password: str | None) -> None:
         update_user(user=user, changes={"password": password})
         db.session.commit()
     click.echo(f"Changed the password of {user.username!r}; their sessions have ended.")
+
+
+@users_cli.command("legacy-hashes")
+@click.option("--expire", is_flag=True, help="Make those passwords unusable and end those users' sessions.")
+def legacy_hashes_command(expire: bool) -> None:
+    """List users whose password hash is still Werkzeug's (pbkdf2, scrypt).
+
+    Checking such a hash takes several times as long as Argon2id, so the time
+    of a wrong-password answer tells these users apart; each one's next login
+    re-hashes it. --expire ends that exposure now: they log in again after
+    `flask users reset-password`.
+    """
+    users = expire_legacy_hashes() if expire else legacy_hash_users()
+    for user in users:
+        click.echo(f"{user.id:>6}  {user.username}")
+    if expire:
+        db.session.commit()
+        click.echo(f"Expired the legacy password hashes of {len(users)} user(s); their sessions have ended.")
+    else:
+        click.echo(f"{len(users)} user(s) with a legacy password hash.")
 
 
 @sessions_cli.command("purge")

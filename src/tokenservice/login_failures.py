@@ -14,7 +14,7 @@ import math
 
 import limits
 from flask import current_app
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, true
 
 from .exceptions import TooManyFailedLogins
 from .extensions import db
@@ -54,6 +54,22 @@ def reserve(username: str) -> int | None:
         if count >= limit.amount:
             raise TooManyFailedLogins(retry_after=max(1, math.ceil(wait)))
         return connection.execute(insert(LoginFailure).values(username_key=key).returning(LoginFailure.id)).scalar()
+
+
+def weigh(reservation: int | None, cost: int) -> None:
+    """Count a failed attempt as `cost` failures (a legacy hash took that many Argon2id checks' time).
+
+    Committed at once, like the reservation: the request is about to fail.
+    """
+    if reservation is None or cost <= 1:
+        return
+    copies = (
+        select(LoginFailure.username_key, LoginFailure.failed_at)
+        .join(func.generate_series(2, cost).table_valued("copy"), true())
+        .where(LoginFailure.id == reservation)
+    )
+    with db.engine.begin() as connection:
+        connection.execute(insert(LoginFailure).from_select(["username_key", "failed_at"], copies))
 
 
 def forgive(reservation: int | None) -> None:

@@ -13,7 +13,15 @@ from .exceptions import (
 )
 from .extensions import db
 from .models import USER, USERNAME_INDEX, User
-from .passwords import burn_hash_time, hash_password, password_problem, verify_password
+from .passwords import (
+    EXPIRED_HASH,
+    LEGACY_PREFIXES,
+    burn_hash_time,
+    check_cost,
+    hash_password,
+    password_problem,
+    verify_password,
+)
 from .roles import ensure_another_admin_remains, is_active_admin
 from .sessions import end_sessions
 
@@ -59,6 +67,8 @@ def authenticate(*, username: str, password: str) -> User:
     checked_hash = user.password_hash
     matches, outdated = verify_password(checked_hash, password)
     if not matches:
+        # A wrong guess at a legacy hash took several Argon2id checks' time: it counts as that many.
+        login_failures.weigh(reservation, check_cost(checked_hash))
         raise InvalidCredentials()
     # Hashing takes a while, so read the row again, locked until the caller
     # commits: a password change, deactivation or deletion that committed
@@ -164,3 +174,22 @@ def delete_user(*, user: User) -> None:
     ensure_another_admin_remains(user)
     db.session.delete(user)
     db.session.flush()
+
+
+def legacy_hash_users() -> list[User]:
+    """The users whose password hash is still Werkzeug's: slower to check, so timing tells them apart."""
+    legacy = db.or_(*(User.password_hash.startswith(prefix, autoescape=True) for prefix in LEGACY_PREFIXES))
+    return list(db.session.execute(db.select(User).where(legacy).order_by(User.id)).scalars())
+
+
+def expire_legacy_hashes() -> list[User]:
+    """Replace every legacy hash with one no password matches, and end those users' sessions; the caller commits.
+
+    They log in again once an admin sets a new password (`flask users reset-password`).
+    """
+    users = legacy_hash_users()
+    for user in users:
+        user.password_hash = EXPIRED_HASH
+        db.session.flush()  # the row before the sessions: see update_user
+        end_sessions(user_id=user.id)
+    return users
