@@ -106,3 +106,33 @@ def test_origins_are_matched_exactly(make_app, configured, origin, allowed):
     client = make_app(CORS_ORIGINS=configured).test_client()
     response = client.get("/health", headers={"Origin": origin})
     assert ("Access-Control-Allow-Origin" in response.headers) is allowed
+
+
+@pytest.mark.parametrize("path", ["/health", "/app.js", "/docs/swagger-ui.css", "/nowhere"])
+@pytest.mark.parametrize("origin", [None, ORIGIN, "http://evil.example"])
+def test_with_cors_every_answer_varies_on_origin(cors_client, path, origin):
+    """Cacheable files too, also when fetched without an Origin: a cache must not hand them to another origin."""
+    response = cors_client.get(path, headers={"Origin": origin} if origin else {})
+    response.close()
+    assert "Origin" in response.vary
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "https://a.example/app",
+        "https://a.example?x=1",
+        "https://a.example#top",
+        "https://user@a.example",
+        "http://[::1",
+        "http://a.example]",
+        "https://a.example:99999",
+        "https://*.example.com",
+    ],
+    ids=["path", "query", "fragment", "user-info", "open-bracket", "stray-bracket", "bad-port", "wildcard"],
+)
+def test_entries_that_are_not_origins_stop_the_app(make_app, entry):
+    from tokenservice.config import ConfigError
+
+    with pytest.raises(ConfigError, match="CORS_ORIGINS must list exact origins"):
+        make_app(CORS_ORIGINS=f"http://localhost:5173,{entry}")

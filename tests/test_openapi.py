@@ -159,3 +159,8 @@ def test_every_error_matches_the_documented_schema(client, document, method, pat
     else:
         assert set(body["fields"]) == fields
         assert all(isinstance(problem, str) for problem in body["fields"].values())
+
+
+def test_closed_registration_is_not_offered_without_a_token(make_app):
+    document = make_app(ALLOW_REGISTRATION="false").test_client().get("/openapi.json").json
+    assert document["paths"]["/users"]["post"]["security"] == [{"bearerAuth": []}, {"oauth2": []}]

@@ -49,3 +49,9 @@ def test_the_demo_files_are_served(client):
 
 def test_user_data_is_not_cached(client, alice):
     assert client.get("/me", headers=alice.headers).headers["Cache-Control"] == "no-store"
+
+
+def test_a_204_has_no_content_type(client, alice):
+    response = client.post("/logout", headers=alice.headers)
+    assert response.status_code == 204
+    assert "Content-Type" not in response.headers

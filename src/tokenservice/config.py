@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import limits
 from sqlalchemy.engine import make_url
@@ -157,14 +158,40 @@ def _origins(raw: str) -> list[str]:
     """CORS_ORIGINS as a list of exact origins: scheme://host[:port], no path, no wildcard."""
     if raw.strip().lower() == "none":
         return []
-    origins = [origin.strip().rstrip("/").lower() for origin in raw.split(",") if origin.strip()]
+    return [_origin(entry.strip()) for entry in raw.split(",") if entry.strip()]
+
+
+# A host name, an IPv4 address, or an IPv6 address in brackets.
+_HOST = re.compile(r"[a-z0-9]([a-z0-9._-]*[a-z0-9])?|\[[0-9a-f:.]+\]")
+
+
+def _origin(entry: str) -> str:
+    """One CORS_ORIGINS entry as a browser writes Origin, or a ConfigError.
+
+    A path, query, fragment, user info, wildcard or stray bracket would make
+    the entry silently never match, so it stops the app instead.
+    """
+    refused = ConfigError(f"CORS_ORIGINS must list exact origins like https://app.example.com, not {entry!r}.")
+    try:
+        parts = urlsplit(entry.lower())
+        port = parts.port
+    except ValueError:
+        raise refused from None
+    host = parts.netloc.rpartition(":")[0] if port is not None else parts.netloc
+    if (
+        parts.scheme not in ("http", "https")
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or "?" in entry
+        or "#" in entry
+        or "@" in parts.netloc
+        or not _HOST.fullmatch(host)
+    ):
+        raise refused
     # Browsers never send a default port in Origin.
-    origins = [re.sub(r"^(https://[^/]+):443$|^(http://[^/]+):80$", r"\1\2", origin) for origin in origins]
-    for origin in origins:
-        scheme, _, rest = origin.partition("://")
-        if scheme not in ("http", "https") or not rest or "/" in rest or "*" in rest:
-            raise ConfigError(f"CORS_ORIGINS must list exact origins like https://app.example.com, not {origin!r}.")
-    return origins
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
 
 
 def _rate(environ: Mapping[str, str], name: str, default: str) -> str:

@@ -31,8 +31,10 @@ def init_app(app: Flask) -> None:
 
 
 def _vary_on_origin(response):
-    # Flask-Cors 6 adds Vary: Origin only when several origins are configured;
-    # with one, a shared cache could still serve one origin's answer to another.
-    if "Access-Control-Allow-Origin" in response.headers:
-        response.vary.add("Origin")
+    # Every answer may differ by Origin once CORS is on, those to requests
+    # without one included: a cache that kept the demo's app.js from a
+    # same-origin request must not serve it, without Access-Control-Allow-Origin,
+    # to another origin. (Flask-Cors 6 adds Vary: Origin only with several
+    # origins, and only where it added its own headers.)
+    response.vary.add("Origin")
     return response

@@ -17,12 +17,10 @@ from flask_jwt_extended import get_current_user, get_jwt, jwt_required, verify_j
 from flask_jwt_extended.exceptions import NoAuthorizationError, UserLookupError
 from jwt import ExpiredSignatureError
 
-from .openapi import errors
+from .openapi import REGISTRATION_SECURITY, TOKEN_SECURITY, errors
 from .roles import require_admin
 from .tokens import cookie_mode
 
-# A pasted bearer token, or the OAuth2 password flow of /docs's Authorize button.
-TOKEN_SECURITY = [{"bearerAuth": []}, {"oauth2": []}]
 # Flask-JWT-Extended's default JWT_CSRF_METHODS: in cookie mode, these need
 # the CSRF header (403 csrf_failed).
 CSRF_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -129,7 +127,7 @@ REFRESH_TOKEN = Guard(
 # An access token of a live, active admin (401 without a token, 403 for anyone else).
 ADMIN = Guard(_admin_only, TOKEN_SECURITY, (401, 403, 503), reads_token=True)
 # Anyone while ALLOW_REGISTRATION is true, else as ADMIN.
-REGISTRATION = Guard(_registration_allowed, [{}, *TOKEN_SECURITY], (401, 403, 503), reads_token=True)
+REGISTRATION = Guard(_registration_allowed, REGISTRATION_SECURITY, (401, 403, 503), reads_token=True)
 # An access or refresh token whose signature is good, even an expired one
 # (POST /logout); the view judges its session (session_claims()).
 SESSION_TOKEN = Guard(_signed_token_even_if_expired, TOKEN_SECURITY, (401, 503), reads_token=True)

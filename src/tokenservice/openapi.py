@@ -9,11 +9,17 @@ follows from each route's guard (guards.py), through `Blueprint.route`.
 from http import HTTPStatus
 
 import flask_smorest
+from apispec import BasePlugin
 from flask import Flask
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from .request_checks import refuse_deep_json
 from .schemas import ErrorSchema
+
+# A pasted bearer token, or the OAuth2 password flow of /docs's Authorize button.
+TOKEN_SECURITY = [{"bearerAuth": []}, {"oauth2": []}]
+# No token, or an admin's (POST /users while ALLOW_REGISTRATION is true).
+REGISTRATION_SECURITY = [{}, *TOKEN_SECURITY]
 
 # The statuses the routes document (each with ErrorSchema).
 DOCUMENTED_ERRORS = (400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503)
@@ -54,8 +60,18 @@ class Blueprint(flask_smorest.Blueprint):
         return lambda view: register(guard.protect(view, methods=options.get("methods", ["GET"])))
 
 
+class _ClosedRegistration(BasePlugin):
+    """With ALLOW_REGISTRATION=false the document must not offer POST /users without a token."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            if operation.get("security") == REGISTRATION_SECURITY:
+                operation["security"] = TOKEN_SECURITY
+
+
 def init_api(app: Flask) -> Api:
-    api = Api(app)
+    plugins = [] if app.config["ALLOW_REGISTRATION"] else [_ClosedRegistration()]
+    api = Api(app, spec_kwargs={"extra_plugins": plugins})
     api.spec.components.security_scheme("basicAuth", {"type": "http", "scheme": "basic"})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     api.spec.components.security_scheme(

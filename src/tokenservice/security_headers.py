@@ -33,4 +33,7 @@ def init_app(app: Flask) -> None:
         csp = PAGE_CSP.get(request.endpoint)
         if csp:
             headers.add("Content-Security-Policy", csp)
+        if response.status_code == 204:
+            # No content, so no content type (flask-smorest leaves application/json).
+            headers.pop("Content-Type", None)
         return response
