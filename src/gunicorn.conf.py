@@ -1,19 +1,52 @@
-"""gunicorn settings, used by Procfile's `web:` line."""
+"""gunicorn settings, used by Procfile's `web:` line (README, "Running in production")."""
 
+import ctypes
 import os
+
+from gunicorn.glogging import Logger
 
 # Lets `gunicorn ... wsgi:app` import the app from src/ without installing it.
 pythonpath = os.path.dirname(os.path.abspath(__file__))
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# Heroku's router gives up after 30 s; answer or fail well before that.
+# gevent, not sync: a client that trickles its headers or body holds one
+# greenlet of an event loop, not a whole worker, so /health and everyone else
+# are still served (measured in README, "Abuse protection"). post_fork makes
+# psycopg2 cooperative; passwords.py hashes off the loop.
+worker_class = "gevent"
+# Connections one worker holds at once, slow ones included; more wait in the
+# listen queue.
+worker_connections = 1000
+# Seconds an idle keep-alive connection stays open.
+keepalive = 2
+# Heroku's router gives up after 30 s; answer or fail well before that. It
+# also waits 30 s after SIGTERM before killing: requests in flight get 20.
 timeout = 25
 graceful_timeout = 20
-# No access log: Heroku's router already logs every request, and formatting
-# one line per request is a measurable share of a guarded route's cost.
+# What gunicorn itself refuses before the app sees a request (its defaults,
+# stated): a request line over 4094 bytes is a 414, more than 100 header
+# fields or one over 8190 bytes a 400 (README, "Abuse protection").
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
 # gunicorn 27's control socket (for gunicornc) is unused here, and every
 # instance on one machine would share its default path in $HOME.
 control_socket_disable = True
+
+
+class JsonRequestLogOnly(Logger):
+    """gunicorn's logger without its access log: the app writes one JSON line per request (logs.py).
+
+    Heroku's Python buildpack exports GUNICORN_CMD_ARGS="--access-logfile -",
+    which outranks this file's settings; this class is not overridden by it,
+    so the text access line never comes back.
+    """
+
+    def access(self, resp, req, environ, request_time):
+        pass
+
+
+logger_class = JsonRequestLogOnly
 
 
 def on_starting(server):
@@ -27,3 +60,21 @@ def on_starting(server):
         return  # each worker stops with the sentence that names the variable
     if warning:
         server.log.warning(warning)
+
+
+def post_fork(server, worker):
+    if type(worker).__module__ == "gunicorn.workers.ggevent":  # not when run with -k sync or gthread
+        # psycopg2 waits for PostgreSQL on the event loop, not in a blocking call.
+        from psycogreen.gevent import patch_psycopg
+
+        patch_psycopg()
+
+
+# glibc raises its mmap threshold when a large block is freed, so Argon2's
+# 19 MiB (passwords.py) would then stay in the heap of every thread that
+# hashed: about 19 MB more resident memory per hashing thread. A fixed
+# threshold (set here, inherited by the workers) hands it back after each hash.
+try:
+    ctypes.CDLL("libc.so.6").mallopt(-3, 1024 * 1024)  # M_MMAP_THRESHOLD = 1 MiB
+except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
+    pass

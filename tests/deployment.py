@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -75,14 +76,18 @@ def exchange(port: int, method: str, path: str, body=None, headers=None) -> tupl
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), json.load(response)
+            return response.status, dict(response.headers), json.loads(response.read() or "{}")
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.load(error)
+        return error.code, dict(error.headers), json.loads(error.read() or "{}")
 
 
 @contextlib.contextmanager
 def web_server(env: dict):
-    """Procfile's `web:` command, answering /health; yields (port, a list that receives its output)."""
+    """Procfile's `web:` command, answering /health; yields (port, a list that receives its output at the end).
+
+    Its output is read as it comes, as a host's log collector would: a full
+    pipe would block the server's next log line, and with it the worker.
+    """
     server = subprocess.Popen(
         ["sh", "-c", f"exec {procfile()['web']}"],
         cwd=ROOT,
@@ -92,6 +97,9 @@ def web_server(env: dict):
         text=True,
         start_new_session=True,
     )
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(server.stdout), daemon=True)
+    reader.start()
     port, output = int(env["PORT"]), []
     try:
         deadline = time.monotonic() + 30
@@ -100,10 +108,13 @@ def web_server(env: dict):
                 call(port, "GET", "/health")
                 break
             except (urllib.error.URLError, ConnectionError):
-                assert server.poll() is None, server.stdout.read()
+                assert server.poll() is None, "".join(lines)
                 assert time.monotonic() < deadline, "gunicorn did not answer /health within 30 s"
                 time.sleep(0.2)
         yield port, output
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        output.append(server.communicate(timeout=30)[0])
+        server.wait(timeout=30)
+        reader.join(timeout=10)
+        server.stdout.close()
+        output.append("".join(lines))

@@ -72,3 +72,17 @@ def test_good_passwords_pass(password):
 
 def test_the_common_list_is_long_enough():
     assert len(common_passwords()) >= 3000
+
+
+def test_under_gevent_hashing_runs_off_the_event_loop_at_a_lower_priority(monkeypatch):
+    """What gunicorn's gevent worker gets: a hashing thread of its own, niced, so the loop goes on serving."""
+    import os
+    import threading
+
+    assert passwords._under_gevent() is False  # in the tests, as under flask run and the CLI
+    monkeypatch.setattr(passwords, "_under_gevent", lambda: True)
+    where = passwords._off_the_event_loop(lambda: (threading.get_ident(), os.getpriority(os.PRIO_PROCESS, 0)))
+    assert where[0] != threading.get_ident()
+    assert where[1] == passwords.HASH_NICE
+    stored = hash_password("a fine password")
+    assert verify_password(stored, "a fine password") == (True, False)

@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, cors, rate_limits, request_checks, security_headers
+from . import cli, cors, logs, rate_limits, request_checks, security_headers
 from .config import load_settings
 from .errors import register_error_handlers
 from .extensions import db, jwt, migrate
@@ -23,6 +23,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     # No /static route: the demo page is served only with its CSP (routes/demo.py).
     app = Flask(__name__, instance_path=str(ROOT / "instance"), static_folder=None)
     app.config.update(load_settings(os.environ if environ is None else environ, instance_path=app.instance_path))
+    logs.init_app(app)
     if app.config["SQLALCHEMY_DATABASE_URI"] is None:
         from . import embedded_db
 

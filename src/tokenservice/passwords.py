@@ -2,6 +2,8 @@
 
 import functools
 import gzip
+import os
+import sys
 from pathlib import Path
 
 from argon2 import PasswordHasher, Type
@@ -27,16 +29,49 @@ MAX_LENGTH = 1024
 COMMON_PASSWORDS_FILE = Path(__file__).with_name("data") / "common-passwords.txt.gz"
 
 
+# Under gunicorn's gevent worker (src/gunicorn.conf.py), password hashing runs
+# in a thread of its own per worker: argon2-cffi and hashlib's pbkdf2 and
+# scrypt release the GIL, so the event loop goes on serving meanwhile. One
+# thread per worker (WEB_CONCURRENCY is about the core count), at a lower CPU
+# priority, so a flood of logins queues for it instead of starving the cheap
+# requests (README, "Running in production").
+HASH_THREADS = 1
+HASH_NICE = 10
+
+
+def _off_the_event_loop(function, *args):
+    if not _under_gevent():
+        return function(*args)  # no event loop to keep free: flask run, the tests, the CLI
+    return _hash_pool().apply(_niced, (function, *args))
+
+
+def _under_gevent() -> bool:
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and monkey.is_module_patched("socket")
+
+
+@functools.cache
+def _hash_pool():
+    from gevent.threadpool import ThreadPool
+
+    return ThreadPool(HASH_THREADS)
+
+
+def _niced(function, *args):
+    os.setpriority(os.PRIO_PROCESS, 0, HASH_NICE)  # on Linux, the calling thread only
+    return function(*args)
+
+
 def hash_password(password: str) -> str:
-    return HASHER.hash(password)
+    return _off_the_event_loop(HASHER.hash, password)
 
 
 def verify_password(stored_hash: str, password: str) -> tuple[bool, bool]:
     """Check `password` against `stored_hash`: (matches, should be re-hashed)."""
     if stored_hash.startswith(LEGACY_PREFIXES):
-        return check_password_hash(stored_hash, password), True
+        return _off_the_event_loop(check_password_hash, stored_hash, password), True
     try:
-        HASHER.verify(stored_hash, password)
+        _off_the_event_loop(HASHER.verify, stored_hash, password)
     except VerificationError:
         return False, False
     except InvalidHashError:  # an expired hash, or garbage: as slow a "no" as any other

@@ -15,6 +15,7 @@ from flask import Flask, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from . import events
 from .openapi import errors
 
 # One count for all marked routes: signing up and logging in draw on the same allowance.
@@ -35,7 +36,7 @@ def init_app(app: Flask) -> None:
         "teardown": app.teardown_request_funcs,
     }
     registered = {kind: len(registry.get(None, [])) for kind, registry in hooks.items()}
-    limiter = Limiter(get_remote_address, app=app)  # RATELIMIT_* settings from app.config
+    limiter = Limiter(get_remote_address, app=app, on_breach=_breached)  # RATELIMIT_* settings from app.config
     # Flask-Limiter's limits hold it weakly, and with RATELIMIT_ENABLED=false
     # it keeps no reference of its own on the app.
     app.extensions["rate_limiter"] = limiter
@@ -51,6 +52,10 @@ def init_app(app: Flask) -> None:
     for kind, registry in hooks.items():
         funcs = registry.get(None, [])
         funcs[registered[kind] :] = [_only_on(limited, hook, kind) for hook in funcs[registered[kind] :]]
+
+
+def _breached(limit) -> None:
+    events.record("rate_limited", warning=True, limit=str(limit.limit))
 
 
 def _only_on(endpoints: set[str], hook, kind: str):

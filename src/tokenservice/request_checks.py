@@ -20,6 +20,7 @@ _BEARER = re.compile(r"^\s*bearer(?=\s|$)", re.IGNORECASE)
 
 def init_app(app: Flask) -> None:
     app.before_request(refuse_large_bodies)
+    app.before_request(receive_body)
     app.before_request(normalise_bearer_scheme)
 
 
@@ -37,6 +38,17 @@ def refuse_large_bodies() -> None:
         if len(body) > limit:
             raise RequestEntityTooLarge()
         request.environ["wsgi.input"] = io.BytesIO(body)
+
+
+def receive_body() -> None:
+    """Receive the whole declared body before any view, or its guard, runs.
+
+    A client may trickle its body as slowly as it likes; read later, after a
+    guard's query, the wait would hold a pooled database connection, and a few
+    dozen such clients would leave none for anyone else (/health included).
+    """
+    if request.content_length:
+        request.get_data(cache=True)
 
 
 def normalise_bearer_scheme() -> None:

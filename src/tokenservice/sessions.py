@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from flask import current_app
 from sqlalchemy import and_, func, not_, text, update
 
+from . import events
 from .claims import REFRESH, read_claims
 from .exceptions import InvalidToken, RefreshTokenReused, SessionEnded
 from .extensions import db
@@ -98,6 +99,7 @@ def refresh_session(*, claims: dict) -> tuple[User, LoginSession]:
 
     login_session.ended_at = func.now()
     db.session.commit()
+    events.record("refresh_token_reused", warning=True, user_id=user.id, session_id=login_session.id)
     raise RefreshTokenReused()
 
 

@@ -1,13 +1,16 @@
 """Users: registration, login checks, profile changes and administration, free of `request`."""
 
+import uuid
+
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError, InvalidRequestError
 
-from . import login_failures
+from . import events, login_failures
 from .exceptions import (
     InvalidCredentials,
     NoSuchUser,
     PasswordRefused,
+    TooManyFailedLogins,
     UsernameTaken,
     WrongCurrentPassword,
 )
@@ -48,6 +51,7 @@ def create_user(*, username: str, password: str, name: str | None = None, role: 
         if getattr(getattr(exc.orig, "diag", None), "constraint_name", None) == USERNAME_INDEX:
             raise UsernameTaken() from None
         raise
+    events.record("user_created", user_id=user.id, role=role)
     return user
 
 
@@ -59,16 +63,23 @@ def authenticate(*, username: str, password: str) -> User:
     LOGIN_FAILURE_LIMIT failures, any username is refused (TooManyFailedLogins)
     before its password is checked.
     """
-    reservation = login_failures.reserve(username)
+    try:
+        reservation = login_failures.reserve(username)
+    except TooManyFailedLogins:
+        user = find_user_by_username(username)
+        events.record("login_throttled", warning=True, user_id=user and user.id)
+        raise
     user = find_user_by_username(username)
     if user is None:
         burn_hash_time(password)
+        events.record("login_failed", warning=True, user_id=None, reason="unknown_username")
         raise InvalidCredentials()
     checked_hash = user.password_hash
     matches, outdated = verify_password(checked_hash, password)
     if not matches:
         # A wrong guess at a legacy hash took several Argon2id checks' time: it counts as that many.
         login_failures.weigh(reservation, check_cost(checked_hash))
+        events.record("login_failed", warning=True, user_id=user.id, reason="wrong_password")
         raise InvalidCredentials()
     # Hashing takes a while, so read the row again, locked until the caller
     # commits: a password change, deactivation or deletion that committed
@@ -81,6 +92,8 @@ def authenticate(*, username: str, password: str) -> User:
     if user.password_hash != checked_hash:  # changed, or re-hashed by a concurrent login
         matches, outdated = verify_password(user.password_hash, password)
     if not matches or not user.is_active:
+        reason = "wrong_password" if not matches else "inactive"
+        events.record("login_failed", warning=True, user_id=user.id, reason=reason)
         raise InvalidCredentials()
     if outdated:
         user.password_hash = hash_password(password)
@@ -96,8 +109,8 @@ def update_profile(*, user: User, changes: dict) -> User:
     return user
 
 
-def change_password(*, user: User, current: str, new: str) -> None:
-    """Set a new password after checking the current one; the caller ends sessions and commits.
+def change_password(*, user: User, current: str, new: str, keep: uuid.UUID) -> None:
+    """Set a new password after checking the current one, and end every session but `keep`; the caller commits.
 
     A wrong current password counts as a failed login (LOGIN_FAILURE_LIMIT).
     """
@@ -109,7 +122,9 @@ def change_password(*, user: User, current: str, new: str) -> None:
         raise WrongCurrentPassword()
     login_failures.forgive(reservation)
     user.password_hash = hash_password(new)
-    db.session.flush()  # before the caller ends sessions: see update_user
+    db.session.flush()  # the row before the sessions: see update_user
+    ended = end_sessions(user_id=user.id, keep=keep)
+    events.record("sessions_ended", user_id=user.id, sessions=ended, changed=["password"], by_owner=True)
 
 
 def list_users(
@@ -156,6 +171,7 @@ def update_user(*, user: User, changes: dict) -> User:
         or changes.get("is_active", user.is_active) != user.is_active
         or "password" in changes
     )
+    previous_role = user.role
     if "password" in changes:
         user.password_hash = hash_password(changes["password"])
     for field in ("name", "role", "is_active"):
@@ -164,14 +180,19 @@ def update_user(*, user: User, changes: dict) -> User:
     # The row first: a login in progress holds it locked (see authenticate),
     # so this waits for it, and the sessions ended next include its session.
     db.session.flush()
+    if "role" in changes and changes["role"] != previous_role:
+        events.record("role_changed", user_id=user.id, role=user.role)
     if ends_sessions:
-        end_sessions(user_id=user.id)
+        ended = end_sessions(user_id=user.id)
+        reasons = [name for name in ("role", "is_active", "password") if name in changes]
+        events.record("sessions_ended", user_id=user.id, sessions=ended, changed=reasons)
     return user
 
 
 def delete_user(*, user: User) -> None:
     """Delete a user; their sessions go with them (ON DELETE CASCADE). The caller commits."""
     ensure_another_admin_remains(user)
+    events.record("user_deleted", user_id=user.id)
     db.session.delete(user)
     db.session.flush()
 
@@ -191,5 +212,6 @@ def expire_legacy_hashes() -> list[User]:
     for user in users:
         user.password_hash = EXPIRED_HASH
         db.session.flush()  # the row before the sessions: see update_user
-        end_sessions(user_id=user.id)
+        ended = end_sessions(user_id=user.id)
+        events.record("sessions_ended", user_id=user.id, sessions=ended, changed=["legacy_hash_expired"])
     return users

@@ -6,7 +6,6 @@ from ..guards import ACCESS_TOKEN
 from ..openapi import Blueprint, errors
 from ..request_checks import JSON, accepts
 from ..schemas import PasswordChangeSchema, ProfileUpdateSchema, ProtectedSchema, UserSchema
-from ..sessions import end_sessions
 from ..users import change_password, update_profile
 
 bp = Blueprint("me", __name__, description="The caller's own account")
@@ -38,8 +37,12 @@ def update_me(changes):
 @bp.response(204)
 def change_my_password(data):
     """Change the caller's password; every other session of theirs ends."""
-    change_password(user=current_user, current=data["current_password"], new=data["new_password"])
-    end_sessions(user_id=current_user.id, keep=read_claims(get_jwt()).session_id)
+    change_password(
+        user=current_user,
+        current=data["current_password"],
+        new=data["new_password"],
+        keep=read_claims(get_jwt()).session_id,
+    )
     db.session.commit()
 
 

@@ -1,6 +1,7 @@
 from flask import request
 from flask_jwt_extended import decode_token, get_jwt
 
+from .. import logs
 from ..exceptions import InvalidInput, UnsupportedGrantType
 from ..extensions import db
 from ..guards import ANYONE, REFRESH_TOKEN
@@ -47,6 +48,7 @@ def create_token(data):
         raise UnsupportedGrantType()
     username, password = _credentials(data)
     user = authenticate(username=username, password=password)
+    logs.identify(user.id)
     login_session = start_session(user=user)
     tokens = issue_tokens(user=user, login_session=login_session, fresh=True)
     db.session.commit()

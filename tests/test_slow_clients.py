@@ -1,0 +1,54 @@
+"""Slow clients against the Procfile's web command: /health keeps answering within 2 s, and all is well after."""
+
+import threading
+import time
+
+import pytest
+from deployment import deploy_env, exchange, procfile, run, schema_url, web_server
+from helpers import PASSWORD
+from slow_clients import SlowClients, probe
+
+CLIENTS = 100
+HOLD_SECONDS = 5
+
+
+@pytest.fixture(scope="module")
+def served(app, database_url):
+    url = schema_url(app, database_url, "slow_client_check")
+    env = deploy_env(url, TOKEN_RATE_LIMIT="1000 per minute")  # this is about connections, not attempts
+    assert run(procfile()["release"], env).returncode == 0
+    assert run(f"flask users create alice --password '{PASSWORD}'", env).returncode == 0
+    with web_server(env) as (port, output):
+        yield port, output
+
+
+@pytest.mark.parametrize("mode", ["headers", "body", "authbody", "silent"])
+def test_a_hundred_slow_clients_do_not_stop_health(served, mode):
+    port, _ = served
+    _, _, tokens = exchange(port, "POST", "/token", {"username": "alice", "password": PASSWORD})
+    slow = SlowClients("127.0.0.1", port, mode, CLIENTS, tokens["access_token"])
+    slow.start()
+    stop = threading.Event()
+
+    def trickle():
+        while not stop.wait(1.0):
+            slow.tick()
+
+    trickler = threading.Thread(target=trickle)
+    trickler.start()
+    try:
+        during = []
+        started = time.monotonic()
+        while time.monotonic() - started < HOLD_SECONDS:
+            during.append(probe("127.0.0.1", port, deadline=2.0))
+            time.sleep(0.25)
+    finally:
+        stop.set()
+        trickler.join()
+        slow.close()
+    assert slow.opened >= CLIENTS
+    assert [detail for ok, _, detail in during if not ok] == []  # each /health answered 200 within 2 s
+    assert len(during) >= 10
+    after = [probe("127.0.0.1", port, deadline=2.0) for _ in range(5)]
+    assert all(ok for ok, _, _ in after), after
+    assert exchange(port, "GET", "/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})[0] == 200
