@@ -40,6 +40,7 @@ def test_the_fourth_attempt_in_a_minute_is_a_429(limited, auth):
     assert [response.status_code for response in answers] == [401, 401, 401]
     assert [response.headers["X-RateLimit-Remaining"] for response in answers] == ["2", "1", "0"]
     assert answers[0].headers["X-RateLimit-Limit"] == "3"
+    assert "Retry-After" not in answers[0].headers  # only a 429 says how long to wait
     assert_rate_limited(client.post("/token", json={"username": "alice", "password": PASSWORD}))
 
 

@@ -61,8 +61,18 @@ def _breached(limit) -> None:
 def _only_on(endpoints: set[str], hook, kind: str):
     @functools.wraps(hook)
     def scoped(*args):
-        if request.endpoint in endpoints:
+        if request.endpoint not in endpoints:
+            return args[0] if kind == "after" else None  # an after-request hook hands the response on
+        if kind != "after":
             return hook(*args)
-        return args[0] if kind == "after" else None  # an after-request hook hands the response on
+        # Flask-Limiter also puts its Retry-After on every other answer of a
+        # limited route (a 200, or a 503's own "5"): only a 429 waits for the limit.
+        response, own = args[0], args[0].headers.get("Retry-After")
+        response = hook(response)
+        if response.status_code != 429:
+            response.headers.pop("Retry-After", None)
+            if own:
+                response.headers["Retry-After"] = own
+        return response
 
     return scoped
