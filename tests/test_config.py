@@ -149,7 +149,12 @@ def test_rate_limit_storage(tmp_path):
         return load_settings(environ, instance_path=str(tmp_path))["RATELIMIT_STORAGE_URI"]
 
     assert storage({}) == "memory://"
-    assert storage({"REDIS_URL": "rediss://:pw@kv.example.com:6380"}) == "rediss://:pw@kv.example.com:6380"
+    # Heroku's Key-Value Store: TLS with a self-signed certificate.
+    assert (
+        storage({"REDIS_URL": "rediss://:pw@kv.example.com:6380"})
+        == "rediss://:pw@kv.example.com:6380?ssl_cert_reqs=none"
+    )
+    assert storage({"REDIS_URL": "redis://:pw@kv.example.com:6379"}) == "redis://:pw@kv.example.com:6379"
     assert storage({"REDIS_URL": "redis://a:6379", "RATELIMIT_STORAGE_URI": "redis://b:6379"}) == "redis://b:6379"
     with pytest.raises(ConfigError, match="RATELIMIT_STORAGE_URI") as refused:
         storage({"RATELIMIT_STORAGE_URI": "memcached://user:secret-password@cache:11211"})

@@ -204,7 +204,13 @@ def _rate(environ: Mapping[str, str], name: str, default: str) -> str:
 
 
 def _rate_limit_storage(environ: Mapping[str, str]) -> str:
-    uri = environ.get("RATELIMIT_STORAGE_URI") or environ.get("REDIS_URL") or "memory://"
+    uri = environ.get("RATELIMIT_STORAGE_URI")
+    if not uri and environ.get("REDIS_URL", "").startswith("rediss://") and "ssl_cert_reqs" not in environ["REDIS_URL"]:
+        # Heroku's Key-Value Store sets REDIS_URL to a TLS address whose
+        # certificate is self-signed; Heroku's own advice is not to verify it.
+        separator = "&" if "?" in environ["REDIS_URL"] else "?"
+        uri = environ["REDIS_URL"] + separator + "ssl_cert_reqs=none"
+    uri = uri or environ.get("REDIS_URL") or "memory://"
     scheme = uri.partition("://")[0]
     if scheme not in ("memory", "redis", "rediss"):
         # Not the URL itself in the sentence: it may hold a password.
