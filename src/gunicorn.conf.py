@@ -49,17 +49,19 @@ class JsonRequestLogOnly(Logger):
 logger_class = JsonRequestLogOnly
 
 
-def on_starting(server):
-    """Once, in the master rather than in every worker: say so when rate limits are counted per process."""
-    from tokenservice import ROOT
-    from tokenservice.config import ConfigError, load_settings, storage_warning
+def post_worker_init(worker):
+    """The worker has loaded the app: say so, and, once per start, whether rate limits count per process.
 
-    try:
-        warning = storage_warning(load_settings(os.environ, instance_path=str(ROOT / "instance")))
-    except ConfigError:
-        return  # each worker stops with the sentence that names the variable
-    if warning:
-        server.log.warning(warning)
+    The master imports nothing of the app: gevent must patch ssl and friends
+    in each worker before anything imports them.
+    """
+    worker.log.info("Worker ready (pid: %s)", worker.pid)
+    if worker.age == 1:  # the first worker of this start; replacements are older
+        from tokenservice.config import storage_warning
+
+        warning = storage_warning(worker.wsgi.config)
+        if warning:
+            worker.log.warning(warning)
 
 
 def post_fork(server, worker):

@@ -101,16 +101,16 @@ def web_server(env: dict):
     reader = threading.Thread(target=lambda: lines.extend(server.stdout), daemon=True)
     reader.start()
     port, output = int(env["PORT"]), []
+    workers = int(env.get("WEB_CONCURRENCY", "2"))
     try:
+        # Every worker has loaded the app (a worker told to stop while it
+        # loads takes the whole graceful timeout), and the service answers.
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                call(port, "GET", "/health")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert server.poll() is None, "".join(lines)
-                assert time.monotonic() < deadline, "gunicorn did not answer /health within 30 s"
-                time.sleep(0.2)
+        while sum("Worker ready" in line for line in lines) < workers:
+            assert server.poll() is None, "".join(lines)
+            assert time.monotonic() < deadline, "gunicorn's workers did not get ready within 30 s"
+            time.sleep(0.1)
+        call(port, "GET", "/health")
         yield port, output
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -49,16 +49,24 @@ def served(app, database_url):
 
 
 def test_under_load_with_two_workers(served):
-    """Every request sent after the connections were terminated succeeds; reads keep flowing meanwhile."""
+    """Every request sent after the connections were terminated succeeds; one caught in flight is at worst a 503.
+
+    (A request whose connection died after its answer was made used to get
+    gunicorn's HTML 500: the session's rollback failed in the teardown.)
+    """
     port, database_url = served
     token = exchange(port, "POST", "/token", {"username": "alice", "password": PASSWORD})[2]["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
-    killed_at, after, stop = [], [], threading.Event()
+    killed_at, every, after, stop = [], [], [], threading.Event()
 
     def read():
         while not stop.is_set():
             sent = time.monotonic()
-            status = exchange(port, "GET", "/me", headers=headers)[0]
+            try:
+                status = exchange(port, "GET", "/me", headers=headers)[0]
+            except Exception as exc:  # a connection error, or an answer that is not JSON
+                status = type(exc).__name__
+            every.append(status)
             if killed_at and sent > killed_at[0]:
                 after.append(status)
 
@@ -76,3 +84,4 @@ def test_under_load_with_two_workers(served):
             reader.join()
     assert len(after) >= 20
     assert set(after) == {200}
+    assert set(every) <= {200, 503}

@@ -1,4 +1,7 @@
-"""The pooled PostgreSQL connections: a connection the server has dropped is replaced before a request uses it.
+"""The pooled PostgreSQL connections: one the server has dropped costs no request.
+
+A connection dropped while idle is replaced before a request uses it; one
+dropped after a request's work is done does not turn its answer into an error.
 
 After pg_terminate_backend, a failover, a Heroku Postgres maintenance or a
 PgBouncer restart, every idle pooled connection is dead, and each worker
@@ -13,16 +16,36 @@ production".
 
 import select
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from .extensions import db
+
+# The database errors that mean "PostgreSQL cannot be reached": a 503 (errors.py).
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
 
 
 def init_app(app: Flask) -> None:
     with app.app_context():
         event.listen(db.engine, "checkout", _refuse_dropped_connection)
+    # Registered after Flask-SQLAlchemy's, so it runs first (teardowns run in reverse).
+    app.teardown_appcontext(_end_session)
+
+
+def _end_session(exc) -> None:
+    """End the request's session, even when its connection died after the answer was made.
+
+    Flask-SQLAlchemy's own teardown would let the rollback's error escape
+    the app, and gunicorn would answer a finished request with its HTML 500.
+    The connection is already invalidated by then; the answer stands.
+    """
+    try:
+        db.session.remove()
+    except DATABASE_UNAVAILABLE as error:
+        current_app.logger.warning("connection lost while ending a request: %s", type(error).__name__)
+        db.session.registry.clear()
 
 
 def _refuse_dropped_connection(dbapi_connection, connection_record, connection_proxy) -> None:

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from flask import Flask, current_app, jsonify
 from flask_jwt_extended import JWTManager
 from flask_jwt_extended.exceptions import CSRFError
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
+from .database import DATABASE_UNAVAILABLE
 from .exceptions import (
     CsrfFailed,
     DatabaseUnavailable,
@@ -35,9 +35,6 @@ from .exceptions import (
     UsernameTaken,
 )
 from .extensions import db
-
-# The database errors that mean "PostgreSQL cannot be reached": a 503.
-DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
 
 # RFC 6750 3.1's challenges.
 CHALLENGE = 'Bearer realm="api"'

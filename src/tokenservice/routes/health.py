@@ -1,6 +1,6 @@
 from sqlalchemy import text
 
-from ..errors import DATABASE_UNAVAILABLE
+from ..database import DATABASE_UNAVAILABLE
 from ..exceptions import DatabaseUnavailable
 from ..extensions import db
 from ..guards import ANYONE
