@@ -9,6 +9,7 @@ from helpers import PASSWORD
 from sqlalchemy import create_engine, text
 
 from tokenservice.config import normalise_database_url
+from tokenservice.extensions import db
 
 SERVICE_BACKENDS = (
     "FROM pg_stat_activity WHERE application_name = 'tokenservice' "
@@ -16,13 +17,14 @@ SERVICE_BACKENDS = (
 )
 
 
-def terminate_service_connections(database_url: str) -> int:
-    """What a maintenance or failover does to the service's connections; returns once they are gone."""
+def terminate_service_connections(database_url: str, pids: list[int] | None = None) -> int:
+    """What a maintenance or failover does to the service's connections (or to `pids`); returns once they are gone."""
     # Autocommit: pg_stat_activity is read once per transaction.
     engine = create_engine(normalise_database_url(database_url), isolation_level="AUTOCOMMIT")
     alive = text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)")
     with engine.connect() as connection:
-        pids = connection.execute(text(f"SELECT pid {SERVICE_BACKENDS}")).scalars().all()
+        if pids is None:
+            pids = connection.execute(text(f"SELECT pid {SERVICE_BACKENDS}")).scalars().all()
         connection.execute(text("SELECT pg_terminate_backend(pid) FROM unnest(:pids) AS pid"), {"pids": pids})
         deadline = time.monotonic() + 10
         while connection.execute(alive, {"pids": pids}).scalar():
@@ -85,3 +87,17 @@ def test_under_load_with_two_workers(served):
     assert len(after) >= 20
     assert set(after) == {200}
     assert set(every) <= {200, 503}
+
+
+def test_a_connection_dropped_after_the_answer_was_made_leaves_the_answer(make_app, alice, database_url):
+    app = make_app()
+
+    @app.after_request
+    def drop_the_connection(response):  # between the answer and the session's end, as a failover might
+        pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar()
+        terminate_service_connections(database_url, [pid])
+        return response
+
+    response = app.test_client().get("/me", headers=alice.headers)
+    assert response.status_code == 200
+    assert response.json["username"] == "alice"
