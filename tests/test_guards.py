@@ -14,7 +14,7 @@ from tokenservice.models import LoginSession
 
 def test_every_api_route_has_a_guard(app):
     routes = api_routes(app)
-    assert len(routes) == 13
+    assert len(routes) == 14
     assert {guard for _, _, guard in routes} == {guards.ANYONE, guards.REGISTRATION, *TOKEN_GUARDS}
 
 

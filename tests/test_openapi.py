@@ -113,6 +113,7 @@ def test_the_app_keeps_its_documented_contract(app, admin):
         fuzzed.append(operation.label)
     assert sorted(fuzzed) == [
         "DELETE /users/{user_id}",
+        "GET /.well-known/jwks.json",
         "GET /health",
         "GET /me",
         "GET /protected",
@@ -164,3 +165,12 @@ def test_every_error_matches_the_documented_schema(client, document, method, pat
 def test_closed_registration_is_not_offered_without_a_token(make_app):
     document = make_app(ALLOW_REGISTRATION="false").test_client().get("/openapi.json").json
     assert document["paths"]["/users"]["post"]["security"] == [{"bearerAuth": []}, {"oauth2": []}]
+
+
+def test_the_jwks_keeps_its_documented_contract_under_es256(make_app):
+    from tokenservice.keys import generate
+
+    private, public, _ = generate("ES256")
+    app = make_app(JWT_ALGORITHM="ES256", JWT_PRIVATE_KEY=private.decode(), JWT_PUBLIC_KEY=public.decode())
+    (jwks,) = [operation for operation in operations(app) if operation.path == "/.well-known/jwks.json"]
+    fuzz(jwks, dict, max_examples=5)

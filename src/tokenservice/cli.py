@@ -5,6 +5,8 @@ functions; a refusal (exceptions.py) exits 1 with its sentence.
 """
 
 import contextlib
+import os
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -13,6 +15,7 @@ from marshmallow import ValidationError
 
 from .exceptions import Refusal
 from .extensions import db
+from .keys import generate
 from .login_failures import purge_failures
 from .models import ROLES, User
 from .schemas import NewUserSchema
@@ -28,6 +31,7 @@ from .users import (
 
 users_cli = AppGroup("users", help="Manage users.")
 sessions_cli = AppGroup("sessions", help="Manage login sessions.")
+keys_cli = AppGroup("keys", help="Signing keys for RS256 and ES256.")
 
 PROMPT_HELP = "Prompted for (twice, hidden) when left out."
 
@@ -121,9 +125,47 @@ def purge_command() -> None:
     click.echo(f"Deleted {purge_failures()} failed logins older than LOGIN_FAILURE_LIMIT's window.")
 
 
+@keys_cli.command("generate")
+@click.option("--alg", "algorithm", type=click.Choice(["RS256", "ES256"]), required=True)
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default="instance/keys")
+def generate_keys_command(algorithm: str, directory: Path) -> None:
+    """Write a new key pair (never over an existing file) and say how to configure it, or rotate to it."""
+    private_pem, public_pem, kid = generate(algorithm)
+    directory.mkdir(parents=True, exist_ok=True)
+    private_path = directory / f"{algorithm.lower()}-{kid[:12]}-private.pem"
+    public_path = directory / f"{algorithm.lower()}-{kid[:12]}-public.pem"
+    for path, content, mode in ((private_path, private_pem, 0o600), (public_path, public_pem, 0o644)):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        except FileExistsError:
+            raise click.ClickException(f"{path} exists already; nothing was overwritten.") from None
+        with os.fdopen(fd, "wb") as file:
+            file.write(content)
+    click.echo(
+        f"""Wrote a new {algorithm} key pair, kid {kid}:
+  private key: {private_path}  (keep it secret; never commit it)
+  public key:  {public_path}
+
+To sign tokens with it, set:
+  JWT_ALGORITHM={algorithm}
+  JWT_PRIVATE_KEY={private_path}
+  JWT_PUBLIC_KEY={public_path}
+On Heroku, set the PEM text itself:
+  heroku config:set JWT_ALGORITHM={algorithm} JWT_PRIVATE_KEY="$(cat {private_path})" \\
+    JWT_PUBLIC_KEY="$(cat {public_path})"
+
+To rotate to it from the pair in use now: first add the old public key to
+JWT_PREVIOUS_PUBLIC_KEYS (after any still listed there), then set the new pair.
+Keep the old key listed for JWT_REFRESH_TOKEN_EXPIRES (30 days by default):
+tokens it signed are accepted until they expire, and refresh tokens come back
+signed with the new key. Nobody is logged out."""
+    )
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(sessions_cli)
+    app.cli.add_command(keys_cli)
 
 
 def _prompt_password() -> str:

@@ -17,6 +17,8 @@ import limits
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from . import keys
+
 MIN_SECRET_BYTES = 32  # RFC 7518 3.2: an HS256 key at least as long as the hash
 MAX_BODY_BYTES = 64 * 1024
 DEV_SECRET_FILE = "jwt-secret"  # noqa: S105 (a file name, not a secret)
@@ -48,6 +50,7 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
     samesite = _samesite(environ, secure=cookie_secure, cookie_mode="cookies" in locations)
     default_origins = "" if production else "http://localhost:5173,http://127.0.0.1:5173"
     storage_uri = _rate_limit_storage(environ)
+    signing = _signing_keys(environ, production=production, instance_path=instance_path)
 
     return {
         "APP_ENV": app_env,
@@ -62,9 +65,14 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
         # Flask enforces this only when the body is read; request_checks.py
         # also refuses a large Content-Length before any view runs.
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
-        "JWT_SECRET_KEY": _jwt_secret(environ, production=production, instance_path=instance_path),
-        "JWT_ALGORITHM": "HS256",
-        "JWT_DECODE_ALGORITHMS": ["HS256"],
+        # Only the configured algorithm is accepted (no alg: none, no other
+        # HMAC, no HS256 token signed with the public key as its secret).
+        "JWT_ALGORITHM": signing.algorithm,
+        "JWT_DECODE_ALGORITHMS": [signing.algorithm],
+        # HS256's secret, or the private key; tokens.py picks the verifying key by kid.
+        "JWT_SECRET_KEY": signing.signing_key if signing.kid is None else None,
+        "JWT_PRIVATE_KEY": signing.signing_key if signing.kid is not None else None,
+        "SIGNING_KEYS": signing,
         # Never the query string. Cookie mode is for same-site deployments.
         "JWT_TOKEN_LOCATION": locations,
         # Cookie mode: Flask-JWT-Extended's double submit (a readable CSRF
@@ -260,6 +268,23 @@ def _seconds(environ: Mapping[str, str], name: str, default: int, *, minimum: in
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum} seconds.")
     return value
+
+
+def _signing_keys(environ: Mapping[str, str], *, production: bool, instance_path: str) -> keys.SigningKeys:
+    algorithm = (environ.get("JWT_ALGORITHM") or "HS256").strip().upper()
+    if algorithm not in keys.ALGORITHMS:
+        raise ConfigError(f"JWT_ALGORITHM must be HS256, RS256 or ES256, not {algorithm!r}.")
+    if algorithm == "HS256":
+        return keys.hs256(_jwt_secret(environ, production=production, instance_path=instance_path))
+    try:
+        return keys.asymmetric(
+            algorithm,
+            private=environ.get("JWT_PRIVATE_KEY") or None,
+            public=environ.get("JWT_PUBLIC_KEY") or None,
+            previous=environ.get("JWT_PREVIOUS_PUBLIC_KEYS") or None,
+        )
+    except keys.KeySettingError as refused:
+        raise ConfigError(str(refused)) from None
 
 
 def _jwt_secret(environ: Mapping[str, str], *, production: bool, instance_path: str) -> str:

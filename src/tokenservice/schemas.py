@@ -133,3 +133,21 @@ class ProtectedSchema(Schema):
 class HealthSchema(Schema):
     status = fields.String()
     database = fields.String()
+
+
+class JwkSchema(Schema):
+    """One public key (RFC 7517): RSA's n and e, or EC's crv, x and y; never a private member."""
+
+    kty = fields.String()
+    kid = fields.String(metadata={"description": "RFC 7638 thumbprint; the `kid` in the header of tokens it signed."})
+    use = fields.String()
+    alg = fields.String()
+    n = fields.String()
+    e = fields.String()
+    crv = fields.String()
+    x = fields.String()
+    y = fields.String()
+
+
+class JwksSchema(Schema):
+    keys = fields.List(fields.Nested(JwkSchema))

@@ -9,7 +9,6 @@ from flask_jwt_extended import (
     set_refresh_cookies,
     unset_jwt_cookies,
 )
-from flask_jwt_extended.config import config as jwt_config
 
 from .claims import read_claims
 from .models import LoginSession, User
@@ -111,14 +110,21 @@ def _logout_refresh_cookie() -> dict:
 
 def register_token_loaders(jwt: JWTManager) -> None:
     @jwt.decode_key_loader
-    def check_claims_then_key(jwt_header: dict, jwt_data: dict) -> str:
+    def check_claims_then_key(jwt_header: dict, jwt_data: dict):
         # Flask-JWT-Extended calls this for every token it decodes (the
         # guards, decode_token for the refresh grant, /logout), with the
-        # claims as sent: before it checks the signature, and before it fills
-        # in defaults (a missing "type" would become "access"). So this is
-        # where their shape is checked; InvalidToken makes it a 401.
+        # header and claims as sent: before it checks the signature, and
+        # before it fills in defaults (a missing "type" would become
+        # "access"). So this is where their shape is checked, and where the
+        # verifying key is chosen by the header's kid (keys.py); InvalidToken
+        # makes either a 401.
         read_claims(jwt_data)
-        return jwt_config.decode_key
+        return current_app.config["SIGNING_KEYS"].verification_key(jwt_header.get("kid"))
+
+    @jwt.additional_headers_loader
+    def key_id(identity) -> dict:
+        kid = current_app.config["SIGNING_KEYS"].kid
+        return {"kid": kid} if kid else {}
 
     @jwt.user_lookup_loader
     def load_live_user(jwt_header: dict, jwt_data: dict) -> User | None:

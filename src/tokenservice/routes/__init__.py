@@ -1,5 +1,5 @@
 """One blueprint per resource."""
 
-from . import health, logout, me, token, users
+from . import health, jwks, logout, me, token, users
 
-BLUEPRINTS = (health.bp, users.bp, token.bp, logout.bp, me.bp)
+BLUEPRINTS = (health.bp, users.bp, token.bp, logout.bp, me.bp, jwks.bp)
