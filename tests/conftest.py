@@ -15,13 +15,20 @@ from dataclasses import dataclass
 
 import flask_migrate
 import pytest
-from helpers import PASSWORD, SECRET, bearer, claims_of
+from helpers import PASSWORD, SECRET, bearer, claims_of, variables_read
 from sqlalchemy import text
 
 from tokenservice import create_app
 from tokenservice.extensions import db
 from tokenservice.models import User
 from tokenservice.passwords import hash_password
+
+# The suite starts from a known environment: `pipenv run` loads a developer's
+# .env into this process, and so into every server a test starts. None of
+# the service's settings may come from there (deployment.py blanks them for
+# `flask`, which reads .env by itself).
+for _name in variables_read():
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture(scope="session")

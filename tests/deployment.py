@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from helpers import ROOT, SECRET
+from helpers import ROOT, SECRET, variables_read
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -39,7 +39,14 @@ def schema_url(app, database_url: str, schema: str) -> str:
 
 
 def deploy_env(database_url: str, **changes) -> dict:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("APP_", "JWT_", "TEST_"))}
+    """The environment of a fresh deployment: every setting at its default, then these.
+
+    Each setting the service reads is present but blank (blank means the
+    default), so that `flask`, which loads a .env by itself, cannot bring
+    one in from a developer's file.
+    """
+    env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
+    env.update(dict.fromkeys(variables_read(), ""))
     env.update(
         PATH=VENV_BIN + os.pathsep + env.get("PATH", ""),
         DATABASE_URL=database_url,

