@@ -8,6 +8,7 @@ otherwise an embedded PostgreSQL of its own that is deleted at the end.
 - `alice`, `admin`: a logged-in user and a logged-in admin (Login).
 """
 
+import logging
 import os
 import threading
 import time
@@ -92,6 +93,15 @@ def make_app(base_environ):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def app_log(caplog):
+    """caplog for the app's own logger, which writes to stdout itself and does not propagate."""
+    logger = logging.getLogger("tokenservice")
+    logger.addHandler(caplog.handler)
+    yield caplog
+    logger.removeHandler(caplog.handler)
 
 
 @pytest.fixture

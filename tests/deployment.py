@@ -73,12 +73,12 @@ def call(port: int, method: str, path: str, body=None) -> tuple[int, dict]:
     return status, answer
 
 
-def exchange(port: int, method: str, path: str, body=None, headers=None) -> tuple[int, dict, dict]:
-    """One JSON request to the served app: (status, response headers, JSON body)."""
+def exchange(port: int, method: str, path: str, body=None, headers=None, raw=None) -> tuple[int, dict, dict]:
+    """One JSON request to the served app (`body` as JSON, or `raw` bytes): (status, response headers, JSON body)."""
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}",
         method=method,
-        data=json.dumps(body).encode() if body is not None else None,
+        data=raw if raw is not None else json.dumps(body).encode() if body is not None else None,
         headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:

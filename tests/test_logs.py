@@ -2,7 +2,6 @@
 
 import base64
 import json
-import logging
 
 import pytest
 from deployment import deploy_env, exchange, procfile, run, schema_url, web_server
@@ -120,14 +119,9 @@ def test_herokus_access_log_switch_adds_no_text_lines(heroku_url):
     assert any(line["event"] == "request" and line["path"] == "/health" for line in json_lines(output[0]))
 
 
-def test_security_events_carry_the_request(client, auth, caplog):
+def test_security_events_carry_the_request(client, auth, app_log):
     auth.add_user("alice")
-    logger = logging.getLogger("tokenservice")  # it writes to stdout itself and does not propagate
-    logger.addHandler(caplog.handler)
-    try:
-        client.post("/token", json={"username": "alice", "password": "wrong"}, headers={"X-Request-ID": "r-1"})
-    finally:
-        logger.removeHandler(caplog.handler)
-    (failed,) = [record for record in caplog.records if record.getMessage() == "login_failed"]
+    client.post("/token", json={"username": "alice", "password": "wrong"}, headers={"X-Request-ID": "r-1"})
+    (failed,) = [record for record in app_log.records if record.getMessage() == "login_failed"]
     assert failed.levelname == "WARNING"
     assert failed.fields["user_id"] == 1 and failed.fields["reason"] == "wrong_password"

@@ -76,7 +76,10 @@ def accepts(*media_types: str):
 # Deeper JSON than any request of this API needs, and far below what makes a
 # recursive parser overflow (30,000 brackets fit in 64 KiB).
 MAX_JSON_DEPTH = 32
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+# A string, or from an unclosed quote to the end. Every match that starts
+# succeeds (no string is tried again from a later quote), so the scan stays
+# linear: a closing quote was required before, and 32 KiB of \" took seconds.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
 _NESTING = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
