@@ -11,7 +11,7 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gevent, not sync: a client that trickles its headers or body holds one
 # greenlet of an event loop, not a whole worker, so /health and everyone else
-# are still served (measured in README, "Abuse protection"). post_fork makes
+# are still served (measured in README, "Running in production"). post_fork makes
 # psycopg2 cooperative; passwords.py hashes off the loop.
 worker_class = "gevent"
 # Connections one worker holds at once, slow ones included; more wait in the
@@ -19,13 +19,15 @@ worker_class = "gevent"
 worker_connections = 1000
 # Seconds an idle keep-alive connection stays open.
 keepalive = 2
-# Heroku's router gives up after 30 s; answer or fail well before that. It
-# also waits 30 s after SIGTERM before killing: requests in flight get 20.
+# With gevent, `timeout` is a heartbeat: a worker whose event loop was
+# blocked that long is restarted (a request's own waits are bounded in
+# config.py, under Heroku's 30 s). Heroku waits 30 s after SIGTERM before
+# killing: requests in flight get 20.
 timeout = 25
 graceful_timeout = 20
 # What gunicorn itself refuses before the app sees a request (its defaults,
 # stated): a request line over 4094 bytes is a 414, more than 100 header
-# fields or one over 8190 bytes a 400 (README, "Abuse protection").
+# fields or one over 8190 bytes a 400 (README, "Running in production").
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190

@@ -7,6 +7,7 @@ import pytest
 from deployment import deploy_env, exchange, procfile, run, schema_url, web_server
 from helpers import PASSWORD
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from tokenservice.config import normalise_database_url
 from tokenservice.extensions import db
@@ -101,3 +102,18 @@ def test_a_connection_dropped_after_the_answer_was_made_leaves_the_answer(make_a
     response = app.test_client().get("/me", headers=alice.headers)
     assert response.status_code == 200
     assert response.json["username"] == "alice"
+
+
+def test_sql_errors_do_not_show_their_parameters(app):
+    with app.app_context():
+        with pytest.raises(DBAPIError) as raised:
+            db.session.execute(text("SELECT 1 / 0 WHERE :secret <> ''"), {"secret": "a-password-hash"})
+        db.session.rollback()
+    assert "division by zero" in str(raised.value)
+    assert "a-password-hash" not in str(raised.value)
+
+
+def test_each_worker_opens_at_most_8_connections_and_waits_at_most_10_s(app):
+    with app.app_context():
+        pool = db.engine.pool
+        assert (pool.size(), pool._max_overflow, pool._timeout) == (5, 3, 10)

@@ -165,6 +165,16 @@ def test_a_wrong_guess_at_a_legacy_hash_counts_as_the_work_it_took(make_app, aut
     assert statuses == [401] * tries + [429]
 
 
+def test_a_wrong_current_password_at_a_legacy_hash_counts_as_the_work_it_took(make_app, auth, database):
+    alice = auth.add_user("alice")
+    client = make_app(RATELIMIT_ENABLED="true", TOKEN_RATE_LIMIT="1000 per minute").test_client()
+    session = auth.login(client=client)  # re-hashed at login: make it legacy again
+    database.execute(update(User).where(User.id == alice).values(password_hash=generate_password_hash(PASSWORD)))
+    body = {"current_password": WRONG, "new_password": "a brand new passphrase"}
+    statuses = [client.post("/me/password", json=body, headers=session.headers).status_code for _ in range(4)]
+    assert statuses == [400, 400, 400, 429]  # scrypt, Werkzeug's default: 4 each against LOGIN_FAILURE_LIMIT=10
+
+
 def test_legacy_hashes_are_listed_and_can_be_expired(app, auth, database):
     legacy = auth.add_user("legacy", password_hash=generate_password_hash(PASSWORD, method="pbkdf2"))
     auth.add_user("modern")

@@ -17,7 +17,7 @@ from .exceptions import Refusal
 from .extensions import db
 from .keys import generate
 from .login_failures import purge_failures
-from .models import ROLES, User
+from .models import ROLES, USER, User
 from .schemas import NewUserSchema
 from .sessions import purge_sessions
 from .users import (
@@ -38,7 +38,7 @@ PROMPT_HELP = "Prompted for (twice, hidden) when left out."
 
 @users_cli.command("create")
 @click.argument("username")
-@click.option("--role", type=click.Choice(ROLES), default="user", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default=USER, show_default=True)
 @click.option("--password", help=PROMPT_HELP)
 @click.option("--name", help="Display name.")
 def create_command(username: str, role: str, password: str | None, name: str | None) -> None:

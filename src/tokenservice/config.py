@@ -65,6 +65,16 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {
             # Fail fast when PostgreSQL is unreachable, so clients get a 503 quickly.
             "connect_args": {"connect_timeout": 5, "application_name": "tokenservice"},
+            # At most 8 connections per worker: a 2-worker dyno stays at 16 of
+            # the 20 that Heroku's smallest plan (essential-0) allows, leaving
+            # room for the release phase and a one-off dyno.
+            "pool_size": 5,
+            "max_overflow": 3,
+            # A request waits at most 10 s for a connection, then gets a 503:
+            # well before Heroku's router gives up at 30 s.
+            "pool_timeout": 10,
+            # Errors logged with their SQL never show the values (password hashes).
+            "hide_parameters": True,
         },
         # Flask enforces this only when the body is read; request_checks.py
         # also refuses a large Content-Length before any view runs.

@@ -119,6 +119,7 @@ def change_password(*, user: User, current: str, new: str, keep: uuid.UUID) -> N
         raise PasswordRefused("The new password is refused.", fields={"new_password": problem})
     reservation = login_failures.reserve(user.username)
     if not verify_password(user.password_hash, current)[0]:
+        login_failures.weigh(reservation, check_cost(user.password_hash))  # as for a login
         raise WrongCurrentPassword()
     login_failures.forgive(reservation)
     user.password_hash = hash_password(new)
