@@ -154,11 +154,14 @@ On Heroku, set the PEM text itself:
   heroku config:set JWT_ALGORITHM={algorithm} JWT_PRIVATE_KEY="$(cat {private_path})" \\
     JWT_PUBLIC_KEY="$(cat {public_path})"
 
-To rotate to it from the pair in use now: first add the old public key to
-JWT_PREVIOUS_PUBLIC_KEYS (after any still listed there), then set the new pair.
-Keep the old key listed for JWT_REFRESH_TOKEN_EXPIRES (30 days by default):
-tokens it signed are accepted until they expire, and refresh tokens come back
-signed with the new key. Nobody is logged out."""
+To rotate to it from the pair in use now, in two steps (nobody is logged out):
+1. Publish it first: add {public_path} to JWT_PREVIOUS_PUBLIC_KEYS,
+   keep signing with the old pair, and wait at least 5 minutes (how long
+   other services may keep the published keys).
+2. Set the new pair above, and put the old public key in
+   JWT_PREVIOUS_PUBLIC_KEYS instead. Keep it there for JWT_REFRESH_TOKEN_EXPIRES
+   (30 days by default): tokens it signed are accepted until they expire, and
+   refresh tokens come back signed with the new key."""
     )
 
 

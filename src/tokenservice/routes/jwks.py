@@ -7,8 +7,9 @@ from ..schemas import JwksSchema
 
 bp = Blueprint("keys", __name__, description="The public keys other services verify tokens with")
 
-# Other services may keep the set this long; one that meets a kid it has not
-# seen fetches the set again (PyJWKClient does), so a rotation needs no wait.
+# Other services may keep the set this long (PyJWKClient keeps it 300 s by
+# default, and fetches it again for a kid it has not seen only 30 s after its
+# last fetch), so a new key is published before it signs (README, "Rotating keys").
 MAX_AGE_SECONDS = 300
 
 
