@@ -11,6 +11,12 @@ from sqlalchemy import text
 from tokenservice.extensions import db
 
 NEW_PASSWORD = "a brand new passphrase"
+# Small limits, so that the leak test reaches both and logs login_throttled and
+# rate_limited: LOGIN_FAILURE_LIMIT per username (in PostgreSQL, shared by the
+# workers), TOKEN_RATE_LIMIT per address (memory://, so each worker counts its own).
+LOGIN_FAILURES = 5
+ATTEMPTS = 20
+WORKERS = 2
 
 
 def json_lines(output: str) -> list[dict]:
@@ -24,9 +30,13 @@ def heroku_url(app, database_url):
     return url
 
 
-def drive_every_route(port: int) -> tuple[set[str], list[str]]:
-    """Every route, with real credentials and tokens and some wrong ones: (every secret used, the request ids)."""
-    secrets, request_ids = {PASSWORD, NEW_PASSWORD, SECRET}, []
+def drive_every_route(port: int) -> tuple[set[str], list[str], dict[str, list[str]]]:
+    """Every route, with real credentials and tokens and some wrong ones, then past both limits.
+
+    Returns every secret used, the request ids, and the ids of the requests
+    refused by each limit (login_throttled, rate_limited).
+    """
+    secrets, request_ids, limited = {PASSWORD, NEW_PASSWORD, SECRET}, [], {"login_throttled": [], "rate_limited": []}
     alice = {"username": "alice", "password": PASSWORD}
 
     def call(method, path, body=None, token=None, headers=None):
@@ -69,14 +79,51 @@ def drive_every_route(port: int) -> tuple[set[str], list[str]]:
     call("POST", "/logout?all=true", token=again)
     call("GET", "/health")
     call("GET", "/nowhere")
-    return secrets, request_ids
+
+    # The limits last, so that no other route meets them. Alice has two counted
+    # failures by now: wrong guesses at her password until LOGIN_FAILURE_LIMIT
+    # refuses her, then her right password, refused too. With no more than
+    # 8 + LOGIN_FAILURES + 2 requests to POST /token and POST /users so far,
+    # no worker has reached TOKEN_RATE_LIMIT: each 429 here is the username's.
+    statuses = []
+    for guess in range(LOGIN_FAILURES + 1):
+        wrong = f"guess number {guess} at alice's passphrase"
+        secrets.add(wrong)
+        status, answer = call("POST", "/token", {"username": "alice", "password": wrong})
+        statuses.append(status)
+        if status == 429:
+            assert answer["error"] == "rate_limited"
+            limited["login_throttled"].append(request_ids[-1])
+            break
+    assert 1 <= statuses.count(401) < LOGIN_FAILURES and statuses[-1] == 429, statuses
+    assert call("POST", "/token", alice)[0] == 429
+    limited["login_throttled"].append(request_ids[-1])
+
+    # Then sign-ups with a password (refused at once: the username is taken)
+    # until TOKEN_RATE_LIMIT refuses this address: out of WORKERS * ATTEMPTS + 1,
+    # some worker has counted more than ATTEMPTS, whatever it counted before.
+    statuses = []
+    for _ in range(WORKERS * ATTEMPTS + 1):
+        status, answer = call("POST", "/users", alice)
+        statuses.append(status)
+        if status == 429:
+            assert answer["error"] == "rate_limited"
+            limited["rate_limited"].append(request_ids[-1])
+            break
+    assert statuses == [409] * (len(statuses) - 1) + [429], statuses
+    return secrets, request_ids, limited
 
 
 def test_no_secret_in_any_line_and_one_json_line_per_request(heroku_url, app):
-    env = deploy_env(heroku_url, LOGIN_FAILURE_LIMIT="100 per minute")
+    env = deploy_env(
+        heroku_url,
+        LOGIN_FAILURE_LIMIT=f"{LOGIN_FAILURES} per hour",
+        TOKEN_RATE_LIMIT=f"{ATTEMPTS} per hour",
+        WEB_CONCURRENCY=str(WORKERS),
+    )
     assert run(f"flask users create root --role admin --password '{PASSWORD}'", env).returncode == 0
     with web_server(env) as (port, output):
-        secrets, request_ids = drive_every_route(port)
+        secrets, request_ids, limited = drive_every_route(port)
     with app.app_context():
         hashes = db.session.execute(text("SELECT password_hash FROM log_check.users")).scalars().all()
     secrets |= set(hashes) | {stored.split("$")[-1] for stored in hashes}
@@ -98,7 +145,29 @@ def test_no_secret_in_any_line_and_one_json_line_per_request(heroku_url, app):
         "sessions_ended",
         "role_changed",
         "user_deleted",
+        "login_throttled",
+        "rate_limited",
     }
+
+    # Each refusal by a limit: its request's line, and one event line with
+    # that request's id and address, ids and counts only (no typed-in username).
+    by_id = {line["request_id"]: line for line in requests}
+    common = {"time", "level", "event", "request_id", "client"}
+    expected = {"login_throttled": common | {"user_id"}, "rate_limited": common | {"limit"}}
+    for event, ids in limited.items():
+        assert [(by_id[id_]["path"], by_id[id_]["status"]) for id_ in ids] == [
+            ("/users" if event == "rate_limited" else "/token", 429)
+        ] * len(ids)
+        found = [line for line in lines if line["event"] == event]
+        assert sorted(line["request_id"] for line in found) == sorted(ids), event
+        for line in found:
+            assert set(line) == expected[event] and line["level"] == "warning" and line["client"] == "127.0.0.1"
+    assert [line["user_id"] for line in lines if line["event"] == "login_throttled"] == [2, 2]
+    assert [line["limit"] for line in lines if line["event"] == "rate_limited"] == [f"{ATTEMPTS} per 1 hour"]
+    # The secrets those requests carried (passwords in their bodies) were in the search above, which read these lines.
+    event_lines = [raw for raw in log.splitlines() if raw.startswith("{") and json.loads(raw)["event"] in limited]
+    assert len(event_lines) == 3
+    assert [secret for secret in secrets for raw in event_lines if secret in raw] == []
 
 
 def test_the_request_id_is_taken_or_made_and_echoed(heroku_url):
