@@ -157,12 +157,9 @@ def measure(url: str, mode: str, lines: list[str], seconds: int, connections: in
     return results(wrk(url, mode, lines, seconds, connections))
 
 
-def start_servers(url: str) -> dict[str, Server]:
-    gunicorn = str(Path(VENV_BIN) / "gunicorn")
-    ours_url = in_schema(url, "bench_ours")
-    ours_env = env(DATABASE_URL=ours_url, JWT_SECRET_KEY=SECRET, RATELIMIT_ENABLED="false", WEB_CONCURRENCY="2")
-    subprocess.run(["flask", "db", "upgrade"], cwd=ROOT, env=ours_env, check=True, capture_output=True)
-    engine = create_engine(ours_url)
+def add_users(url: str) -> list[str]:
+    """USERS users with the password PASSWORD (one hash, made once); their names."""
+    engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(
             text(
@@ -171,6 +168,15 @@ def start_servers(url: str) -> dict[str, Server]:
             {"hash": hash_password(PASSWORD), "n": USERS - 1},
         )
     engine.dispose()
+    return [f"bench{i}" for i in range(USERS)]
+
+
+def start_servers(url: str) -> dict[str, Server]:
+    gunicorn = str(Path(VENV_BIN) / "gunicorn")
+    ours_url = in_schema(url, "bench_ours")
+    ours_env = env(DATABASE_URL=ours_url, JWT_SECRET_KEY=SECRET, RATELIMIT_ENABLED="false", WEB_CONCURRENCY="2")
+    subprocess.run(["flask", "db", "upgrade"], cwd=ROOT, env=ours_env, check=True, capture_output=True)
+    add_users(ours_url)
 
     baseline_env = env(BASELINE_DATABASE_URL=in_schema(url, "bench_baseline"))
     # Importing baseline_app once creates its table and user, before workers race to.
