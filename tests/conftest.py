@@ -47,9 +47,18 @@ def base_environ(database_url):
     """The environment of a production deployment (DATABASE_URL is set).
 
     Rate limits are off here, since the suite logs in from one address
-    hundreds of times a minute; test_rate_limits.py turns them on.
+    hundreds of times a minute; test_rate_limits.py turns them on. So is the
+    session cache, which lets a read miss a revocation made outside this
+    process for up to a second, where tests change rows and read at once;
+    test_session_cache.py turns it on. Servers that deployment.py starts run
+    with both on, as deployed.
     """
-    return {"DATABASE_URL": database_url, "JWT_SECRET_KEY": SECRET, "RATELIMIT_ENABLED": "false"}
+    return {
+        "DATABASE_URL": database_url,
+        "JWT_SECRET_KEY": SECRET,
+        "RATELIMIT_ENABLED": "false",
+        "SESSION_CACHE": "false",
+    }
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,16 @@ imported from the code they check.
 """
 
 import base64
+import contextlib
 import re
 import time
 from pathlib import Path
 
 import jwt as pyjwt
+from sqlalchemy import event
 
 from tokenservice import guards
+from tokenservice.extensions import db
 from tokenservice.routes import BLUEPRINTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,3 +109,28 @@ def call(client, method: str, path: str, token: str | None = None):
     """One request to a route, with a bearer token if given and an empty JSON body where one is read."""
     headers = bearer(token) if token else {}
     return client.open(path, method=method, headers=headers, json={} if method in ("POST", "PATCH") else None)
+
+
+def wait_for(condition, timeout: float = 15):
+    """Poll until condition() is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def sql_statements(app):
+    """The SQL statements the app's engine runs inside the block: a list, filled as they run."""
+    with app.app_context():
+        engine = db.engine
+    statements = []
+
+    def record(connection, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -116,4 +116,4 @@ def test_sql_errors_do_not_show_their_parameters(app):
 def test_each_worker_opens_at_most_8_connections_and_waits_at_most_10_s(app):
     with app.app_context():
         pool = db.engine.pool
-        assert (pool.size(), pool._max_overflow, pool._timeout) == (5, 3, 10)
+        assert (pool.size(), pool._max_overflow, pool._timeout) == (5, 1, 10)  # and 2 for the session cache

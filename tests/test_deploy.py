@@ -10,12 +10,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from deployment import call, deploy_env, procfile, run, schema_url, web_server
-from helpers import PASSWORD, ROOT
+from helpers import PASSWORD, ROOT, wait_for
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -97,13 +96,6 @@ def test_sigterm_lets_requests_in_flight_finish_and_takes_no_new_ones(heroku_url
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
-
-
-def wait_for(condition, timeout=15):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def lock_waiters(app) -> int:

@@ -4,10 +4,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from helpers import TOKEN_FIELDS, assert_refused, bearer, claims_of, forge, now
-from sqlalchemy import event, func, select, update
+from helpers import TOKEN_FIELDS, assert_refused, bearer, claims_of, forge, now, sql_statements
+from sqlalchemy import func, select, update
 
-from tokenservice.extensions import db
 from tokenservice.models import LoginSession, User
 
 
@@ -192,14 +191,7 @@ def test_purge_deletes_only_what_can_no_longer_be_used(auth, database, runner):
 
 def test_a_guarded_request_makes_one_query(client, alice, app):
     """The per-request session check is the hot path: one indexed query."""
-    statements = []
-    with app.app_context():
-        engine = db.engine
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
+    with sql_statements(app) as statements:
         assert client.get("/protected", headers=alice.headers).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
     assert len(statements) == 1, statements
     assert "live_session_user" in statements[0]

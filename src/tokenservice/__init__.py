@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, cors, database, logs, rate_limits, request_checks, security_headers
+from . import cli, cors, database, logs, rate_limits, request_checks, security_headers, session_cache
 from .config import load_settings
 from .errors import register_error_handlers
 from .extensions import db, jwt, migrate
@@ -31,6 +31,8 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
 
     db.init_app(app)
     database.init_app(app)
+    with app.app_context():
+        session_cache.init_app(app, db.engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     jwt.init_app(app)
     if app.config["TRUSTED_PROXIES"]:

@@ -65,11 +65,12 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {
             # Fail fast when PostgreSQL is unreachable, so clients get a 503 quickly.
             "connect_args": {"connect_timeout": 5, "application_name": "tokenservice"},
-            # At most 8 connections per worker: a 2-worker dyno stays at 16 of
-            # the 20 that Heroku's smallest plan (essential-0) allows, leaving
-            # room for the release phase and a one-off dyno.
+            # At most 8 connections per worker (6 pooled, 2 held by the session
+            # cache's listener): a 2-worker dyno stays at 16 of the 20 that
+            # Heroku's smallest plan (essential-0) allows, leaving room for
+            # the release phase and a one-off dyno.
             "pool_size": 5,
-            "max_overflow": 3,
+            "max_overflow": 1,
             # A request waits at most 10 s for a connection, then gets a 503:
             # well before Heroku's router gives up at 30 s.
             "pool_timeout": 10,
@@ -106,6 +107,9 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
         # How many proxies in front append to X-Forwarded-For (Heroku's router: 1);
         # that many hops are believed, no more (werkzeug's ProxyFix).
         "TRUSTED_PROXIES": _count(environ, "TRUSTED_PROXIES", 0),
+        # Reads answered from each worker's memory of live sessions, kept true by
+        # LISTEN/NOTIFY (session_cache.py); false: every request asks PostgreSQL.
+        "SESSION_CACHE": _boolean(environ, "SESSION_CACHE", True),
         # Rate limits (rate_limits.py, login_failures.py); false turns them all off.
         "RATELIMIT_ENABLED": _boolean(environ, "RATELIMIT_ENABLED", True),
         # Per client address, on POST /token and POST /users together (Flask-Limiter).

@@ -7,10 +7,12 @@ session is live (`find_live_user`).
 """
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from flask import current_app
-from sqlalchemy import and_, func, not_, text, update
+from flask import current_app, has_app_context
+from sqlalchemy import and_, event, func, not_, text, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from . import events
 from .claims import REFRESH, read_claims
@@ -43,14 +45,53 @@ _LIVE_SESSION_USER_QUERY = db.select(User).from_statement(
 )
 
 
-def find_live_user(*, user_id: int, session_id: uuid.UUID) -> User | None:
+def find_live_user(*, user_id: int, session_id: uuid.UUID, claims: Mapping | None = None) -> User | None:
     """The user of a live session, or None when the session or the user is not live.
 
     This runs on every guarded request, so it is one query, by primary keys:
     the session must not have ended or expired, and the user must be active.
+    Given the token's `claims`, the answer may come from this worker's memory
+    of live sessions (session_cache.py) instead: a detached copy of the user.
     """
     params = {"user_id": user_id, "session_id": session_id}
-    return db.session.execute(_LIVE_SESSION_USER_QUERY, params).scalar_one_or_none()
+
+    def query():
+        return db.session.execute(_LIVE_SESSION_USER_QUERY, params).scalar_one_or_none()
+
+    cache = current_app.extensions.get("session_cache")
+    if cache is None or claims is None:
+        return query()
+    return cache.lookup(user_id, session_id, _known_live_until(claims), query, _detached_copy)
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_changed_users(session: Session, flush_context) -> None:
+    """A user changed or deleted in this worker is forgotten at once; other workers hear of it at commit."""
+    cache = current_app.extensions.get("session_cache") if has_app_context() else None
+    if cache is not None:
+        for changed in (*session.dirty, *session.deleted):
+            if isinstance(changed, User):
+                cache.forget_user(changed.id)
+
+
+def _known_live_until(claims: Mapping) -> float:
+    """Until when a token's session stays live unless it ends: its expiry only moves later.
+
+    The token's own expiry, or the session's as it was when the token was
+    issued: refresh expiry after `iat`, less the reuse window (a token
+    re-issued in it does not move the session's expiry) and a second of
+    rounding each side.
+    """
+    config = current_app.config
+    reissue_slack = config["JWT_REFRESH_REUSE_WINDOW"].total_seconds() + 2
+    return min(claims["exp"], claims["iat"] + config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds() - reissue_slack)
+
+
+def _detached_copy(user: User) -> User:
+    """The user's columns in an instance of no session, safe to share between requests that only read it."""
+    copy = User(**{column.key: getattr(user, column.key) for column in User.__mapper__.column_attrs})
+    make_transient_to_detached(copy)
+    return copy
 
 
 def refresh_session(*, claims: dict) -> tuple[User, LoginSession]:
@@ -115,7 +156,12 @@ def end_sessions(*, user_id: int, session_id: uuid.UUID | None = None, keep: uui
         statement = statement.where(LoginSession.id == session_id)
     if keep is not None:
         statement = statement.where(LoginSession.id != keep)
-    return db.session.execute(statement).rowcount
+    ended = db.session.execute(statement).rowcount
+    # Other workers hear of it from PostgreSQL at commit (migration 0005); this one forgets at once.
+    cache = current_app.extensions.get("session_cache")
+    if cache is not None and ended:
+        cache.forget_user(user_id)
+    return ended
 
 
 def purge_sessions() -> int:

@@ -131,4 +131,8 @@ def register_token_loaders(jwt: JWTManager) -> None:
         # Must return the user or None (then a 401 invalid_token). Database
         # errors are left to propagate, so an outage is a 503, not a 401.
         claims = read_claims(jwt_data)
-        return find_live_user(user_id=claims.user_id, session_id=claims.session_id)
+        # A read may be answered from this worker's memory of live sessions
+        # (session_cache.py: within a second of any revocation); a write
+        # always asks PostgreSQL.
+        remembered = jwt_data if request.method in ("GET", "HEAD") else None
+        return find_live_user(user_id=claims.user_id, session_id=claims.session_id, claims=remembered)

@@ -1,0 +1,265 @@
+"""Each worker's memory of live sessions (session_cache.py): reads without a query, no revocation missed past a second.
+
+In-process tests use a real PostgreSQL and the real listener; the last ones
+run gunicorn (two instances, two workers each), PgBouncer in transaction
+mode, and kill the listener's connection.
+"""
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+from deployment import deploy_env, exchange, free_port, procfile, run, schema_url, web_server
+from helpers import PASSWORD, assert_refused, sql_statements, wait_for
+from sqlalchemy import text, update
+from sqlalchemy.engine import make_url
+
+from tokenservice.extensions import db
+from tokenservice.models import LoginSession, User
+from tokenservice.session_cache import TRUST_SECONDS
+
+# A revocation reaches every worker within TRUST_SECONDS; allow for a loaded machine.
+WITHIN = TRUST_SECONDS + 1.0
+
+
+@pytest.fixture
+def cached(make_app):
+    """An app with the session cache on, once its listener is proven; stopped afterwards."""
+    app = make_app(SESSION_CACHE="true")
+    cache = app.extensions["session_cache"]
+    yield app
+    cache.stop()
+
+
+def warm(app, client, headers) -> None:
+    """One read that asks PostgreSQL once the listener is trusted, so the next is served from memory."""
+    cache = app.extensions["session_cache"]
+    client.get("/me", headers=headers)  # starts the listener
+    wait_for(lambda: cache.trusted, timeout=10)
+    assert client.get("/me", headers=headers).status_code == 200
+    with sql_statements(app) as statements:
+        assert client.get("/me", headers=headers).status_code == 200
+    assert statements == []
+
+
+def test_a_read_of_a_known_live_session_makes_no_query(cached, auth):
+    auth.add_user("alice")
+    client = cached.test_client()
+    alice = auth.login(client=client)
+    warm(cached, client, alice.headers)
+    with sql_statements(cached) as statements:
+        assert client.get("/protected", headers=alice.headers).json["username"] == "alice"
+    assert statements == []
+
+
+def test_writes_always_ask_postgresql(cached, auth, database):
+    alice_id = auth.add_user("alice")
+    client = cached.test_client()
+    alice = auth.login(client=client)
+    warm(cached, client, alice.headers)
+    with sql_statements(cached) as statements:
+        client.patch("/me", json={"name": "Alice"}, headers=alice.headers)
+    assert any("live_session_user" in statement for statement in statements)
+    database.execute(update(User).where(User.id == alice_id).values(is_active=False))
+    # At once, without waiting for the notice: a write does not use the memory.
+    assert_refused(client.patch("/me", json={"name": "Eve"}, headers=alice.headers))
+
+
+def test_a_logout_in_this_worker_is_refused_at_once(cached, auth):
+    auth.add_user("alice")
+    client = cached.test_client()
+    alice = auth.login(client=client)
+    warm(cached, client, alice.headers)
+    assert client.post("/logout", headers=alice.headers).status_code == 204
+    assert_refused(client.get("/me", headers=alice.headers))
+
+
+def test_a_name_changed_here_is_read_back_at_once(cached, auth):
+    auth.add_user("alice")
+    client = cached.test_client()
+    alice = auth.login(client=client)
+    warm(cached, client, alice.headers)
+    assert client.patch("/me", json={"name": "Alice A."}, headers=alice.headers).status_code == 200
+    assert client.get("/me", headers=alice.headers).json["name"] == "Alice A."
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["end the session", "deactivate the user", "delete the user", "demote the admin"],
+)
+def test_a_change_made_elsewhere_is_seen_within_a_second(cached, auth, database, change):
+    admin_id = auth.add_user("root", role="admin")
+    client = cached.test_client()
+    root = auth.login("root", client=client)
+    warm(cached, client, root.headers)
+    assert client.get("/users", headers=root.headers).status_code == 200
+    changed_at = time.monotonic()
+    if change == "end the session":
+        database.execute(update(LoginSession).values(ended_at=datetime.now(UTC)))
+    elif change == "deactivate the user":
+        database.execute(update(User).where(User.id == admin_id).values(is_active=False))
+    elif change == "delete the user":
+        database.execute(text("DELETE FROM users WHERE id = :id").bindparams(id=admin_id))
+    else:
+        database.execute(update(User).where(User.id == admin_id).values(role="user"))
+    route = "/users" if change == "demote the admin" else "/me"
+    wait_for(lambda: client.get(route, headers=root.headers).status_code in (401, 403), timeout=WITHIN)
+    assert time.monotonic() - changed_at < WITHIN
+
+
+def test_a_session_ended_while_it_is_being_read_is_not_remembered(cached, auth, database):
+    """The lookup's query returns a live session, but the session ends (and the notice arrives) before it is kept."""
+    auth.add_user("alice")
+    client = cached.test_client()
+    alice = auth.login(client=client)
+    client.get("/me", headers=alice.headers)
+    cache = cached.extensions["session_cache"]
+    wait_for(lambda: cache.trusted, timeout=10)
+    with cached.app_context():
+        user = db.session.get(User, 1)
+        db.session.expunge(user)
+    session_id = database.scalar(text("SELECT id FROM sessions"))
+    notices_before = cache._generation
+
+    def query_overtaken_by_a_logout():
+        database.execute(update(LoginSession).values(ended_at=datetime.now(UTC)))
+        wait_for(lambda: cache._generation > notices_before, timeout=WITHIN)  # the listener heard it
+        return user  # what PostgreSQL said before the logout committed
+
+    until = time.time() + 60
+    assert cache.lookup(1, session_id, until, query_overtaken_by_a_logout, lambda user: user) is user
+    asked = []
+    cache.lookup(1, session_id, until, lambda: asked.append(1), lambda user: user)
+    assert asked == [1]  # not remembered: asked again
+
+
+def test_a_listener_that_lost_its_connection_is_not_trusted(cached, auth, database):
+    auth.add_user("alice")
+    client = cached.test_client()
+    alice = auth.login(client=client)
+    warm(cached, client, alice.headers)
+    cache = cached.extensions["session_cache"]
+    terminate_listeners(database)
+    # The session ends while nobody listens: no notice will ever come for it.
+    database.execute(update(LoginSession).values(ended_at=datetime.now(UTC)))
+    wait_for(lambda: client.get("/me", headers=alice.headers).status_code == 401, timeout=WITHIN)
+    # It listens again by itself, and serves from memory again.
+    other = auth.login(client=client)
+    wait_for(lambda: cache.trusted, timeout=10)
+    warm(cached, client, other.headers)
+
+
+def terminate_listeners(database) -> int:
+    return database.scalar(
+        text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = :name").bindparams(
+            name="tokenservice-listener"
+        )
+    )
+
+
+# Real processes.
+
+
+@pytest.fixture(scope="module")
+def deployed_url(app, database_url):
+    url = schema_url(app, database_url, "session_cache_check")
+    assert run(procfile()["release"], deploy_env(url)).returncode == 0
+    return url
+
+
+def test_a_logout_reaches_every_worker_of_every_instance_within_a_second(deployed_url):
+    """Two instances of two workers on one PostgreSQL, with readers hammering both while the session ends."""
+    env = deploy_env(deployed_url)
+    assert run(f"flask users create alice --password '{PASSWORD}'", env).returncode == 0
+    with web_server(deploy_env(deployed_url)) as (first, _), web_server(deploy_env(deployed_url)) as (second, _):
+        for _round in range(5):
+            _, _, tokens = exchange(first, "POST", "/token", {"username": "alice", "password": PASSWORD})
+            headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+            ended = threading.Event()
+            late = []  # 200s answered more than WITHIN after the logout
+            readers = [
+                threading.Thread(target=read_until_refused, args=(port, headers, ended, late))
+                for port in (first, second)
+                for _ in range(3)
+            ]
+            for thread in readers:
+                thread.start()
+            time.sleep(0.3)  # every worker has served the token, from memory
+            assert exchange(second, "POST", "/logout", headers=headers)[0] == 204
+            ended.set()
+            for thread in readers:
+                thread.join()
+            assert late == []
+            for port in (first, second):
+                assert exchange(port, "GET", "/protected", headers=headers)[0] == 401
+
+
+def read_until_refused(port, headers, ended: threading.Event, late: list) -> None:
+    """GET /protected over and over; note any 200 later than WITHIN after `ended` is set."""
+    ended_at = None
+    while True:
+        status = exchange(port, "GET", "/protected", headers=headers)[0]
+        if ended.is_set():
+            ended_at = ended_at or time.monotonic()
+            if status == 200 and time.monotonic() - ended_at > WITHIN:
+                late.append(port)
+            if time.monotonic() - ended_at > WITHIN + 1:
+                return
+
+
+@pytest.fixture
+def pgbouncer(database_url, tmp_path):
+    """PgBouncer in transaction mode in front of the test database; its port."""
+    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    if not os.path.exists(binary):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI installs Debian's pgbouncer (.ci/run)")
+        pytest.skip("needs Debian's pgbouncer: sudo apt-get install pgbouncer")
+    url = make_url(database_url)
+    port = free_port()
+    (tmp_path / "pgbouncer.ini").write_text(
+        f"[databases]\n* = host={url.host or '127.0.0.1'} port={url.port or 5432}\n"
+        f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nauth_type = trust\n"
+        f"auth_file = {tmp_path / 'users.txt'}\npool_mode = transaction\nunix_socket_dir =\n"
+        "ignore_startup_parameters = options\n"  # logs to stderr
+    )
+    (tmp_path / "users.txt").write_text(f'"{url.username}" ""\n')
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    server = subprocess.Popen([binary, *user, str(tmp_path / "pgbouncer.ini")])
+    try:
+        wait_for(lambda: port_open(port), timeout=10)
+        yield url.set(port=port, host="127.0.0.1")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def port_open(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_behind_transaction_pooling_pgbouncer_every_request_asks_postgresql(pgbouncer, auth, database):
+    """PgBouncer's transaction mode does not carry LISTEN: the pings never come back, so memory is never used."""
+    auth.add_user("alice")
+    url = pgbouncer.set(drivername="postgres").render_as_string(hide_password=False)
+    with web_server(deploy_env(url, WEB_CONCURRENCY="1")) as (port, output):
+        _, _, tokens = exchange(port, "POST", "/token", {"username": "alice", "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+        deadline = time.monotonic() + 6  # past the listener's 5 s of silence
+        while time.monotonic() < deadline:
+            assert exchange(port, "GET", "/protected", headers=headers)[0] == 200
+            time.sleep(0.1)
+        # Ended elsewhere (another instance, an operator): its notice cannot reach this worker.
+        database.execute(update(LoginSession).values(ended_at=datetime.now(UTC)))
+        assert exchange(port, "GET", "/protected", headers=headers)[0] == 401  # at once
+    assert "session cache off: notices sent to PostgreSQL do not come back through LISTEN" in output[0]
