@@ -82,3 +82,18 @@ try:
     ctypes.CDLL("libc.so.6").mallopt(-3, 1024 * 1024)  # M_MMAP_THRESHOLD = 1 MiB
 except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
     pass
+
+
+def post_request(worker, req, environ, resp):
+    """After each answer, let the worker's other connections have a turn.
+
+    A request that never waits (a read answered from the session cache)
+    never yields the event loop, and a keep-alive client whose next request
+    is already there would be served again and again while the others wait:
+    p99 of /protected was 130 to 235 ms against a p50 of 1 ms under 8
+    connections. Yielding here brought p99 to 6 to 18 ms at the same rate.
+    """
+    if type(worker).__module__ == "gunicorn.workers.ggevent":
+        import gevent
+
+        gevent.sleep(0)
