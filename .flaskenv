@@ -1,1 +1,1 @@
-FLASK_APP=src/wsgi.py
+FLASK_APP=src/flask_app.py

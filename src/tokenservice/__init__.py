@@ -1,6 +1,7 @@
 """tokenservice: a bearer-token microservice on Flask-JWT-Extended and PostgreSQL."""
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -8,9 +9,9 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import cli, cors, database, logs, rate_limits, request_checks, security_headers, session_cache
-from .config import load_settings
+from .config import ConfigError, load_settings
 from .errors import register_error_handlers
-from .extensions import db, jwt, migrate
+from .extensions import db, jwt
 from .openapi import init_api
 from .routes import BLUEPRINTS, demo, docs
 from .tokens import register_token_loaders
@@ -18,8 +19,13 @@ from .tokens import register_token_loaders
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def create_app(environ: Mapping[str, str] | None = None) -> Flask:
-    """Build the app from environment variables (`os.environ` unless given)."""
+def create_app(environ: Mapping[str, str] | None = None, *, migrations: bool = True) -> Flask:
+    """Build the app from environment variables (`os.environ` unless given).
+
+    migrations=False leaves out the `flask db` commands: gunicorn's workers
+    never migrate, and Flask-Migrate imports Alembic, 12 MB of each worker's
+    memory.
+    """
     # No /static route: the demo page is served only with its CSP (routes/demo.py).
     app = Flask(__name__, instance_path=str(ROOT / "instance"), static_folder=None)
     app.config.update(load_settings(os.environ if environ is None else environ, instance_path=app.instance_path))
@@ -33,7 +39,10 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     database.init_app(app)
     with app.app_context():
         session_cache.init_app(app, db.engine)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    if migrations:
+        from flask_migrate import Migrate
+
+        Migrate(app, db, directory=str(ROOT / "migrations"))
     jwt.init_app(app)
     if app.config["TRUSTED_PROXIES"]:
         # The client's address (and scheme) from that many X-Forwarded-* hops, no more.
@@ -53,3 +62,18 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     cors.init_app(app)
     cli.init_app(app)
     return app
+
+
+def create_app_or_exit(*, migrations: bool) -> Flask:
+    """create_app() for a process's entry point (src/wsgi.py, src/flask_app.py).
+
+    A setting it refuses stops the process with one sentence that says what
+    to set, not a traceback. The exit status is 4, gunicorn's "App failed to
+    load", which stops its master: any other would have it start the worker
+    again, for ever. `flask` exits with it too.
+    """
+    try:
+        return create_app(migrations=migrations)
+    except ConfigError as refused:
+        print(f"tokenservice cannot start: {refused}", file=sys.stderr)
+        sys.exit(4)

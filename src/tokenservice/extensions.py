@@ -1,7 +1,6 @@
 """The Flask extensions, created unbound and bound in `create_app()` (the Api and Blueprint: openapi.py)."""
 
 from flask_jwt_extended import JWTManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
@@ -11,5 +10,4 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 jwt = JWTManager()
