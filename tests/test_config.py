@@ -176,3 +176,14 @@ def test_the_per_process_warning_is_for_production_with_memory_only(tmp_path):
     assert warning({**production, "REDIS_URL": "redis://kv:6379"}) is None
     assert warning({**production, "RATELIMIT_ENABLED": "false"}) is None
     assert warning({}) is None  # development
+
+
+def test_an_entry_point_stops_with_one_sentence(monkeypatch, capsys):
+    from tokenservice import create_app_or_exit
+
+    monkeypatch.setenv("APP_ENV", "staging")
+    with pytest.raises(SystemExit) as exited:
+        create_app_or_exit(migrations=False)
+    assert exited.value.code == 4  # gunicorn's "App failed to load"
+    expected = "tokenservice cannot start: APP_ENV must be 'development' or 'production', not 'staging'.\n"
+    assert capsys.readouterr().err == expected

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import threading
 import time
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -263,3 +264,16 @@ def test_behind_transaction_pooling_pgbouncer_every_request_asks_postgresql(pgbo
         database.execute(update(LoginSession).values(ended_at=datetime.now(UTC)))
         assert exchange(port, "GET", "/protected", headers=headers)[0] == 401  # at once
     assert "session cache off: notices sent to PostgreSQL do not come back through LISTEN" in output[0]
+
+
+def test_a_full_memory_starts_afresh(cached, auth, monkeypatch):
+    auth.add_user("alice")
+    client = cached.test_client()
+    alice = auth.login(client=client)
+    warm(cached, client, alice.headers)
+    cache = cached.extensions["session_cache"]
+    monkeypatch.setattr("tokenservice.session_cache.MAX_ENTRIES", 3)
+    until = time.time() + 60
+    for user_id in range(100, 103):
+        cache.lookup(user_id, uuid.uuid4(), until, lambda: "a user", lambda user: user)
+    assert len(cache._entries) == 1  # the third found 3 already (alice's and two), and started afresh
