@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 from deployment import deploy_env, exchange, free_port, procfile, run, schema_url, web_server
-from helpers import PASSWORD, assert_refused, sql_statements, wait_for
+from helpers import PASSWORD, assert_refused, bearer, claims_of, forge, sql_statements, wait_for
 from sqlalchemy import text, update
 from sqlalchemy.engine import make_url
 
@@ -277,3 +277,16 @@ def test_a_full_memory_starts_afresh(cached, auth, monkeypatch):
     for user_id in range(100, 103):
         cache.lookup(user_id, uuid.uuid4(), until, lambda: "a user", lambda user: user)
     assert len(cache._entries) == 1  # the third found 3 already (alice's and two), and started afresh
+
+
+def test_a_token_without_iat_is_checked_in_postgresql(cached, auth):
+    """No iat, no bound on how long its session is known to live: never from memory, and never a 500."""
+    auth.add_user("alice")
+    client = cached.test_client()
+    alice = auth.login(client=client)
+    warm(cached, client, alice.headers)
+    no_iat = forge(claims_of(alice.access_token), iat=None)
+    for _ in range(2):
+        with sql_statements(cached) as statements:
+            assert client.get("/me", headers=bearer(no_iat)).status_code == 200
+        assert any("live_session_user" in statement for statement in statements)

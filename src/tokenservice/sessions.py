@@ -59,7 +59,7 @@ def find_live_user(*, user_id: int, session_id: uuid.UUID, claims: Mapping | Non
         return db.session.execute(_LIVE_SESSION_USER_QUERY, params).scalar_one_or_none()
 
     cache = current_app.extensions.get("session_cache")
-    if cache is None or claims is None:
+    if cache is None or claims is None or "iat" not in claims:  # no iat: no bound on the session's expiry
         return query()
     return cache.lookup(user_id, session_id, _known_live_until(claims), query, _detached_copy)
 
