@@ -36,6 +36,16 @@ def cached(make_app):
     cache.stop()
 
 
+@pytest.fixture
+def remembered(cached, auth):
+    """alice logged in through the cached app's client, her session already in memory: (client, her Login)."""
+    auth.add_user("alice")
+    client = cached.test_client()
+    alice = auth.login(client=client)
+    warm(cached, client, alice.headers)
+    return client, alice
+
+
 def warm(app, client, headers) -> None:
     """One read that asks PostgreSQL once the listener is trusted, so the next is served from memory."""
     cache = app.extensions["session_cache"]
@@ -47,11 +57,8 @@ def warm(app, client, headers) -> None:
     assert statements == []
 
 
-def test_a_read_of_a_known_live_session_makes_no_query(cached, auth):
-    auth.add_user("alice")
-    client = cached.test_client()
-    alice = auth.login(client=client)
-    warm(cached, client, alice.headers)
+def test_a_read_of_a_known_live_session_makes_no_query(cached, remembered):
+    client, alice = remembered
     with sql_statements(cached) as statements:
         assert client.get("/protected", headers=alice.headers).json["username"] == "alice"
     assert statements == []
@@ -70,20 +77,14 @@ def test_writes_always_ask_postgresql(cached, auth, database):
     assert_refused(client.patch("/me", json={"name": "Eve"}, headers=alice.headers))
 
 
-def test_a_logout_in_this_worker_is_refused_at_once(cached, auth):
-    auth.add_user("alice")
-    client = cached.test_client()
-    alice = auth.login(client=client)
-    warm(cached, client, alice.headers)
+def test_a_logout_in_this_worker_is_refused_at_once(remembered):
+    client, alice = remembered
     assert client.post("/logout", headers=alice.headers).status_code == 204
     assert_refused(client.get("/me", headers=alice.headers))
 
 
-def test_a_name_changed_here_is_read_back_at_once(cached, auth):
-    auth.add_user("alice")
-    client = cached.test_client()
-    alice = auth.login(client=client)
-    warm(cached, client, alice.headers)
+def test_a_name_changed_here_is_read_back_at_once(remembered):
+    client, alice = remembered
     assert client.patch("/me", json={"name": "Alice A."}, headers=alice.headers).status_code == 200
     assert client.get("/me", headers=alice.headers).json["name"] == "Alice A."
 
@@ -138,11 +139,8 @@ def test_a_session_ended_while_it_is_being_read_is_not_remembered(cached, auth, 
     assert asked == [1]  # not remembered: asked again
 
 
-def test_a_listener_that_lost_its_connection_is_not_trusted(cached, auth, database):
-    auth.add_user("alice")
-    client = cached.test_client()
-    alice = auth.login(client=client)
-    warm(cached, client, alice.headers)
+def test_a_listener_that_lost_its_connection_is_not_trusted(cached, remembered, auth, database):
+    client, alice = remembered
     cache = cached.extensions["session_cache"]
     terminate_listeners(database)
     # The session ends while nobody listens: no notice will ever come for it.
@@ -266,11 +264,8 @@ def test_behind_transaction_pooling_pgbouncer_every_request_asks_postgresql(pgbo
     assert "session cache off: notices sent to PostgreSQL do not come back through LISTEN" in output[0]
 
 
-def test_a_full_memory_starts_afresh(cached, auth, monkeypatch):
-    auth.add_user("alice")
-    client = cached.test_client()
-    alice = auth.login(client=client)
-    warm(cached, client, alice.headers)
+def test_a_full_memory_starts_afresh(cached, remembered, monkeypatch):
+    client, alice = remembered
     cache = cached.extensions["session_cache"]
     monkeypatch.setattr("tokenservice.session_cache.MAX_ENTRIES", 3)
     until = time.time() + 60
@@ -279,12 +274,9 @@ def test_a_full_memory_starts_afresh(cached, auth, monkeypatch):
     assert len(cache._entries) == 1  # the third found 3 already (alice's and two), and started afresh
 
 
-def test_a_token_without_iat_is_checked_in_postgresql(cached, auth):
+def test_a_token_without_iat_is_checked_in_postgresql(cached, remembered):
     """No iat, no bound on how long its session is known to live: never from memory, and never a 500."""
-    auth.add_user("alice")
-    client = cached.test_client()
-    alice = auth.login(client=client)
-    warm(cached, client, alice.headers)
+    client, alice = remembered
     no_iat = forge(claims_of(alice.access_token), iat=None)
     for _ in range(2):
         with sql_statements(cached) as statements:

@@ -37,11 +37,7 @@ def test_a_hundred_slow_clients_do_not_stop_health(served, mode):
     trickler = threading.Thread(target=trickle)
     trickler.start()
     try:
-        during = []
-        started = time.monotonic()
-        while time.monotonic() - started < HOLD_SECONDS:
-            during.append(probe("127.0.0.1", port, deadline=2.0))
-            time.sleep(0.25)
+        during = health_during(port)
     finally:
         stop.set()
         trickler.join()
@@ -70,11 +66,7 @@ def test_bodies_that_are_costly_to_scan_do_not_stop_health(served):
     for thread in attackers:
         thread.start()
     try:
-        during = []
-        started = time.monotonic()
-        while time.monotonic() - started < HOLD_SECONDS:
-            during.append(probe("127.0.0.1", port, deadline=2.0))
-            time.sleep(0.25)
+        during = health_during(port)
     finally:
         stop.set()
         for thread in attackers:
@@ -82,3 +74,13 @@ def test_bodies_that_are_costly_to_scan_do_not_stop_health(served):
     assert [detail for ok, _, detail in during if not ok] == []
     # 400 invalid_request, until the per-address limit (1,000 a minute here) answers 429 before any scan.
     assert answers.count(400) >= 20 and set(answers) <= {400, 429}
+
+
+def health_during(port: int) -> list:
+    """Probe /health every 0.25 s for HOLD_SECONDS: (ok, seconds, detail) of each probe."""
+    during = []
+    started = time.monotonic()
+    while time.monotonic() - started < HOLD_SECONDS:
+        during.append(probe("127.0.0.1", port, deadline=2.0))
+        time.sleep(0.25)
+    return during
