@@ -12,10 +12,10 @@ in a line (a test drives every route and reads every line for them).
 
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 
 from flask import Flask, g, has_request_context, request
@@ -62,7 +62,7 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def start_request():
         given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        g.request_id = given if REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
         g.request_started = time.perf_counter()
 
     @app.after_request

@@ -26,6 +26,8 @@ def init_app(app: Flask) -> None:
 
 def refuse_large_bodies() -> None:
     """Refuse a declared body over the limit before any view reads it."""
+    if not request.environ.get("CONTENT_LENGTH") and not _is_chunked():
+        return  # no body (most guarded requests are GETs): nothing to measure
     limit = request.max_content_length
     length = request.content_length
     if length is not None:
@@ -53,7 +55,7 @@ def receive_body() -> None:
 
 def normalise_bearer_scheme() -> None:
     header = request.environ.get("HTTP_AUTHORIZATION")
-    if header and _BEARER.match(header):
+    if header and not header.startswith("Bearer ") and _BEARER.match(header):
         request.environ["HTTP_AUTHORIZATION"] = _BEARER.sub("Bearer", header, count=1)
 
 
@@ -97,7 +99,7 @@ def refuse_deep_json(body: bytes) -> None:
 
 
 def _is_chunked() -> bool:
-    return "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    return "chunked" in request.environ.get("HTTP_TRANSFER_ENCODING", "").lower()
 
 
 def _media_type() -> str:
