@@ -1,8 +1,9 @@
 """The Flask extensions, created unbound and bound in `create_app()` (the Api and Blueprint: openapi.py)."""
 
-from flask_jwt_extended import JWTManager
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
+
+from .decoded_tokens import RememberingJWTManager
 
 
 class Base(DeclarativeBase):
@@ -10,4 +11,4 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-jwt = JWTManager()
+jwt = RememberingJWTManager()  # Flask-JWT-Extended's, verifying each token string once

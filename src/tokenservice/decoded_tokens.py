@@ -1,0 +1,41 @@
+"""Tokens this worker has already verified: the same token string is not decoded again.
+
+Flask-JWT-Extended decodes every token three times (its claims unverified,
+for the decode_key_loader; its header unverified; then verified), and PyJWT
+checks every character of every segment in Python: together about a sixth
+of a worker's time on a guarded read (README, "Performance"). The library
+offers no hook for this, so this subclass wraps its decoding method
+(`_decode_jwt_from_config`, private; Flask-JWT-Extended is pinned to 4.x).
+
+A token is the same only as the same string: its signature was checked
+against this app's keys, which never change while it runs, and its claims
+(iss, aud, shape) are in the string. What changes is time, so expiry and
+not-before are checked again at every use. A cookie request (with its CSRF
+value) and a read of an expired token (logout) always take the library's
+path. Each app has its own memory: tests run apps with different keys in one
+process.
+"""
+
+import time
+
+from flask import current_app
+from flask_jwt_extended import JWTManager
+
+MAX_TOKENS = 1000  # about 1.5 KB each
+
+
+class RememberingJWTManager(JWTManager):
+    def _decode_jwt_from_config(self, encoded_token: str, csrf_value=None, allow_expired: bool = False) -> dict:
+        if csrf_value is not None or allow_expired:
+            return super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
+        remembered = current_app.extensions.setdefault("decoded_tokens", {})
+        claims = remembered.get(encoded_token)
+        if claims is not None:
+            now, leeway = time.time(), current_app.config["JWT_DECODE_LEEWAY"]
+            if now < claims["exp"] + leeway and claims.get("nbf", now) <= now + leeway:
+                return dict(claims)
+        claims = super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
+        if len(remembered) >= MAX_TOKENS:
+            remembered.clear()
+        remembered[encoded_token] = claims
+        return dict(claims)
