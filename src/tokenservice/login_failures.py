@@ -81,8 +81,8 @@ def forgive(reservation: int | None) -> None:
 def purge_failures() -> int:
     """Delete the failures older than LOGIN_FAILURE_LIMIT's window, which no longer count."""
     window = limits.parse(current_app.config["LOGIN_FAILURE_LIMIT"]).get_expiry()
-    deleted = db.session.execute(
-        delete(LoginFailure).where(LoginFailure.failed_at <= func.now() - func.make_interval(0, 0, 0, 0, 0, 0, window))
-    ).rowcount
+    old = LoginFailure.failed_at <= func.now() - func.make_interval(0, 0, 0, 0, 0, 0, window)
+    # Not synchronised with the ORM session: no ids fetched back (see sessions.purge_sessions).
+    deleted = db.session.execute(delete(LoginFailure).where(old).execution_options(synchronize_session=False)).rowcount
     db.session.commit()
     return deleted
