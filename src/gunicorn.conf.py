@@ -7,7 +7,9 @@ from gunicorn.glogging import Logger
 
 # Lets `gunicorn ... wsgi:app` import the app from src/ without installing it.
 pythonpath = os.path.dirname(os.path.abspath(__file__))
-bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
+# A blank PORT means the default, as for every other setting (.env.example).
+# WEB_CONCURRENCY must be a number or unset: gunicorn itself reads it first.
+bind = f"0.0.0.0:{os.environ.get('PORT') or '5000'}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gevent, not sync: a client that trickles its headers or body holds one
 # greenlet of an event loop, not a whole worker, so /health and everyone else

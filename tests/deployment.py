@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from helpers import ROOT, SECRET, variables_read
+from helpers import PASSWORD, ROOT, SECRET, variables_read
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -36,6 +36,15 @@ def schema_url(app, database_url: str, schema: str) -> str:
     url = make_url(normalise_database_url(database_url))
     url = url.update_query_dict({"options": f"-csearch_path={schema}"})
     return url.set(drivername="postgres").render_as_string(hide_password=False)
+
+
+def released_schema(app, database_url: str, schema: str, *, users: tuple[str, ...] = ()) -> str:
+    """schema_url after Procfile's `release:` has run on it, with these users (password PASSWORD) created."""
+    url = schema_url(app, database_url, schema)
+    assert run(procfile()["release"], deploy_env(url)).returncode == 0
+    for username in users:
+        assert run(f"flask users create {username} --password '{PASSWORD}'", deploy_env(url)).returncode == 0
+    return url
 
 
 def deploy_env(database_url: str, **changes) -> dict:

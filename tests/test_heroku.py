@@ -123,10 +123,13 @@ def test_env_example_lists_every_variable_with_the_codes_defaults():
     assert (gunicorn["bind"], gunicorn["workers"]) == (f"0.0.0.0:{example['PORT']}", int(example["WEB_CONCURRENCY"]))
 
 
-def test_a_blank_variable_means_its_default():
+def test_a_blank_variable_means_its_default(monkeypatch):
     # Heroku config vars, app.json entries with no value and deployment.py's
     # blanks all rely on it.
     blanks = dict.fromkeys(variables_read() - set(DEPLOYED), "")
     assert load_settings({**blanks, **DEPLOYED}, instance_path="unused") == load_settings(
         DEPLOYED, instance_path="unused"
     )
+    # gunicorn's PORT too (WEB_CONCURRENCY cannot be blank: gunicorn itself refuses it, .env.example says so).
+    monkeypatch.setenv("PORT", "")
+    assert runpy.run_path(str(ROOT / "src" / "gunicorn.conf.py"))["bind"] == "0.0.0.0:5000"

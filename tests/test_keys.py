@@ -8,7 +8,7 @@ import re
 
 import jwt as pyjwt
 import pytest
-from deployment import deploy_env, exchange, procfile, run, schema_url, web_server
+from deployment import deploy_env, exchange, released_schema, web_server
 from helpers import PASSWORD, ROOT, assert_refused, bearer, claims_of, forge
 
 from tokenservice.config import ConfigError
@@ -211,10 +211,7 @@ def readme_verifier(jwks_url: str) -> dict:
 
 @pytest.fixture(scope="module")
 def keyed_url(app, database_url):
-    url = schema_url(app, database_url, "jwks_check")
-    assert run(procfile()["release"], deploy_env(url)).returncode == 0
-    assert run(f"flask users create alice --password '{PASSWORD}'", deploy_env(url)).returncode == 0
-    return url
+    return released_schema(app, database_url, "jwks_check", users=("alice",))
 
 
 def jwks_fetches(output: list[str]) -> int:

@@ -5,7 +5,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from deployment import deploy_env, exchange, procfile, run, schema_url, web_server
+from deployment import deploy_env, exchange, released_schema, web_server
 from helpers import PASSWORD, assert_error
 from sqlalchemy import func, select, update
 from werkzeug.security import generate_password_hash
@@ -141,10 +141,7 @@ def test_ten_guesses_at_once_on_two_instances_get_exactly_three_tries(throttled,
 
 @pytest.fixture(scope="module")
 def heroku_url(app, database_url):
-    url = schema_url(app, database_url, "login_failure_check")
-    assert run(procfile()["release"], deploy_env(url)).returncode == 0
-    assert run(f"flask users create alice --password '{PASSWORD}'", deploy_env(url)).returncode == 0
-    return url
+    return released_schema(app, database_url, "login_failure_check", users=("alice",))
 
 
 def test_gunicorn_workers_share_the_count_without_redis(heroku_url):

@@ -4,7 +4,7 @@ import base64
 import json
 
 import pytest
-from deployment import deploy_env, exchange, procfile, run, schema_url, web_server
+from deployment import deploy_env, exchange, released_schema, run, web_server
 from helpers import PASSWORD, SECRET
 from sqlalchemy import text
 
@@ -25,9 +25,7 @@ def json_lines(output: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def heroku_url(app, database_url):
-    url = schema_url(app, database_url, "log_check")
-    assert run(procfile()["release"], deploy_env(url)).returncode == 0
-    return url
+    return released_schema(app, database_url, "log_check")
 
 
 def drive_every_route(port: int) -> tuple[set[str], list[str], dict[str, list[str]]]:

@@ -2,7 +2,7 @@
 
 import pytest
 import redis
-from deployment import deploy_env, exchange, procfile, run, schema_url, web_server
+from deployment import deploy_env, exchange, released_schema, web_server
 from helpers import PASSWORD, assert_error
 
 REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of the machine's Redis that only these tests use
@@ -115,9 +115,7 @@ def test_while_redis_is_unreachable_each_process_counts_alone(limited, caplog):
 
 @pytest.fixture(scope="module")
 def heroku_url(app, database_url):
-    url = schema_url(app, database_url, "rate_limit_check")
-    assert run(procfile()["release"], deploy_env(url)).returncode == 0
-    return url
+    return released_schema(app, database_url, "rate_limit_check")
 
 
 def test_gunicorn_workers_share_the_count_in_redis_behind_a_proxy(heroku_url, redis_db):

@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from deployment import deploy_env, exchange, free_port, procfile, run, schema_url, web_server
+from deployment import deploy_env, exchange, free_port, released_schema, web_server
 from helpers import PASSWORD, assert_refused, bearer, claims_of, forge, sql_statements, wait_for
 from sqlalchemy import text, update
 from sqlalchemy.engine import make_url
@@ -165,15 +165,11 @@ def terminate_listeners(database) -> int:
 
 @pytest.fixture(scope="module")
 def deployed_url(app, database_url):
-    url = schema_url(app, database_url, "session_cache_check")
-    assert run(procfile()["release"], deploy_env(url)).returncode == 0
-    return url
+    return released_schema(app, database_url, "session_cache_check", users=("alice",))
 
 
 def test_a_logout_reaches_every_worker_of_every_instance_within_a_second(deployed_url):
     """Two instances of two workers on one PostgreSQL, with readers hammering both while the session ends."""
-    env = deploy_env(deployed_url)
-    assert run(f"flask users create alice --password '{PASSWORD}'", env).returncode == 0
     with web_server(deploy_env(deployed_url)) as (first, _), web_server(deploy_env(deployed_url)) as (second, _):
         for _round in range(5):
             _, _, tokens = exchange(first, "POST", "/token", {"username": "alice", "password": PASSWORD})

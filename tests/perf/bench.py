@@ -48,7 +48,9 @@ PASSWORD = "correct horse battery staple"
 USERS = 200
 FLOOD_CONNECTIONS = 16
 
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
+from helpers import variables_read  # noqa: E402
+
 from tokenservice.config import normalise_database_url  # noqa: E402
 from tokenservice.passwords import hash_password  # noqa: E402
 
@@ -79,9 +81,15 @@ def free_port() -> int:
 
 
 def env(**values) -> dict:
-    """This environment without any of the service's settings, plus `values`."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "JWT_", "TEST_", "DATABASE_"))}
-    return {**base, "PATH": VENV_BIN + os.pathsep + base.get("PATH", ""), **values}
+    """This environment with every setting of the service blank (its default), plus `values`.
+
+    `pipenv run` loads a developer's .env, and `flask` reads it by itself: a
+    blank value keeps it out, as in the tests (deployment.py).
+    """
+    # WEB_CONCURRENCY is left out, not blank: gunicorn itself stops on a blank one.
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TEST_") and k != "WEB_CONCURRENCY"}
+    blanks = dict.fromkeys(variables_read() - {"WEB_CONCURRENCY"}, "")
+    return {**base, **blanks, "PATH": VENV_BIN + os.pathsep + base["PATH"], **values}
 
 
 class Server:
