@@ -11,9 +11,10 @@ import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
-from deployment import call, deploy_env, procfile, run, schema_url, web_server
+from deployment import call, deploy_env, procfile, released_schema, run, schema_url, web_server
 from helpers import PASSWORD, ROOT, wait_for
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -196,3 +197,47 @@ def scratch_database(database_url: str):
         with engine.connect() as connection:
             connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         engine.dispose()
+
+
+def test_a_worker_hands_argon2s_memory_back_after_each_login(app, database_url):
+    """Each login's Argon2id takes 19 MiB: the fixed mmap threshold in gunicorn.conf.py returns it.
+
+    Without it glibc keeps the block in the hashing thread's heap from the
+    second hash on, 19 MB more per worker for good.
+    """
+    url = released_schema(app, database_url, "deploy_memory", users=("hasher",))
+    env = deploy_env(url, WEB_CONCURRENCY="1", RATELIMIT_ENABLED="false")
+    credentials = {"username": "hasher", "password": PASSWORD}
+    with web_server(env) as (port, _):
+        assert call(port, "POST", "/token", credentials)[0] == 200  # the thread and the login path are loaded
+        (worker,) = gunicorn_workers()
+        before = resident_mb(worker)
+        for _ in range(10):
+            assert call(port, "POST", "/token", credentials)[0] == 200
+        grown_mb = resident_mb(worker) - before
+    assert grown_mb < 8, f"the worker kept {grown_mb:.0f} MB more after 10 logins"
+
+
+def gunicorn_workers() -> list[int]:
+    """The worker processes of the gunicorn this test process started (Linux /proc)."""
+
+    def parent(pid) -> int:
+        try:
+            return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except FileNotFoundError:  # it ended meanwhile
+            return 0
+
+    def command_line(pid) -> str:
+        try:
+            return Path(f"/proc/{pid}/cmdline").read_text()
+        except FileNotFoundError:
+            return ""
+
+    running = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+    masters = [pid for pid in running if parent(pid) == os.getpid() and "wsgi:app" in command_line(pid)]
+    return [pid for pid in running if parent(pid) in masters]
+
+
+def resident_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024
