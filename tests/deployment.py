@@ -97,6 +97,13 @@ def exchange(port: int, method: str, path: str, body=None, headers=None, raw=Non
         return error.code, dict(error.headers), json.loads(error.read() or "{}")
 
 
+def start_web(env: dict, **output) -> subprocess.Popen:
+    """Procfile's `web:` command in a process group of its own; the process is gunicorn's master."""
+    return subprocess.Popen(
+        ["sh", "-c", f"exec {procfile()['web']}"], cwd=ROOT, env=env, start_new_session=True, **output
+    )
+
+
 @contextlib.contextmanager
 def web_server(env: dict):
     """Procfile's `web:` command, answering /health; yields (port, a list that receives its output at the end).
@@ -104,15 +111,7 @@ def web_server(env: dict):
     Its output is read as it comes, as a host's log collector would: a full
     pipe would block the server's next log line, and with it the worker.
     """
-    server = subprocess.Popen(
-        ["sh", "-c", f"exec {procfile()['web']}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    server = start_web(env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(server.stdout), daemon=True)
     reader.start()

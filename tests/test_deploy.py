@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from deployment import call, deploy_env, procfile, released_schema, run, schema_url, web_server
+from deployment import call, deploy_env, procfile, released_schema, run, schema_url, start_web, web_server
 from helpers import PASSWORD, ROOT, wait_for
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -71,14 +71,7 @@ def test_sigterm_lets_requests_in_flight_finish_and_takes_no_new_ones(heroku_url
     assert run(procfile()["release"], env).returncode == 0
     assert run(f"flask users create slowpoke --password '{PASSWORD}'", env).returncode == 0
     port = int(env["PORT"])
-    server = subprocess.Popen(
-        ["sh", "-c", f"exec {procfile()['web']}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    server = start_web(env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: not refused(port))
         # A login waits for the user's row, which this transaction holds locked: a slow request in flight.
