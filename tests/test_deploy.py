@@ -14,13 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from deployment import call, deploy_env, procfile, released_schema, run, schema_url, start_web, web_server
-from helpers import PASSWORD, ROOT, wait_for
+from deployment import call, deploy_env, exchange, procfile, released_schema, run, schema_url, start_web, web_server
+from helpers import PASSWORD, ROOT, bearer, wait_for
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tokenservice.config import normalise_database_url
 from tokenservice.extensions import db
+from tokenservice.key_pairs import generate
 
 
 @pytest.fixture(scope="module")
@@ -209,6 +210,23 @@ def test_a_worker_hands_argon2s_memory_back_after_each_login(app, database_url):
             assert call(port, "POST", "/token", credentials)[0] == 200
         grown_mb = resident_mb(worker) - before
     assert grown_mb < 8, f"the worker kept {grown_mb:.0f} MB more after 10 logins"
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "ES256"])
+def test_only_a_worker_that_signs_with_a_key_pair_loads_cryptography(app, database_url, algorithm):
+    """src/wsgi.py keeps cryptography, 8 MB of each worker, out of HS256 workers, which work without it."""
+    url = released_schema(app, database_url, "deploy_crypto", users=("alice",))
+    private, public, _ = generate("ES256")
+    keyed = {"JWT_ALGORITHM": "ES256", "JWT_PRIVATE_KEY": private.decode(), "JWT_PUBLIC_KEY": public.decode()}
+    env = deploy_env(url, WEB_CONCURRENCY="1", **(keyed if algorithm == "ES256" else {}))
+    with web_server(env) as (port, _):
+        status, _, tokens = exchange(port, "POST", "/token", {"username": "alice", "password": PASSWORD})
+        assert status == 200
+        assert exchange(port, "GET", "/me", headers=bearer(tokens["access_token"]))[0] == 200
+        assert call(port, "GET", "/.well-known/jwks.json")[0] == (200 if algorithm == "ES256" else 404)
+        (worker,) = gunicorn_workers()
+        maps = Path(f"/proc/{worker}/maps").read_text()
+    assert ("/cryptography/" in maps) == (algorithm == "ES256")
 
 
 def gunicorn_workers() -> list[int]:

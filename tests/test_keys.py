@@ -11,8 +11,9 @@ import pytest
 from deployment import deploy_env, exchange, released_schema, web_server
 from helpers import PASSWORD, ROOT, assert_refused, bearer, claims_of, forge
 
+from tokenservice import key_pairs
 from tokenservice.config import ConfigError
-from tokenservice.keys import generate, thumbprint
+from tokenservice.key_pairs import generate, thumbprint
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
 README = (ROOT / "README.md").read_text()
@@ -175,7 +176,7 @@ def test_keys_from_files_and_escaped_newlines(make_app, pairs, tmp_path, auth):
     assert pyjwt.get_unverified_header(auth.login(client=app.test_client()).access_token)["kid"] == kid
 
 
-def test_generate_writes_a_pair_and_never_overwrites(runner, tmp_path, make_app, auth):
+def test_generate_writes_a_pair_and_never_overwrites(runner, tmp_path, make_app, auth, monkeypatch):
     result = runner.invoke(args=["keys", "generate", "--alg", "ES256", "--dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     private = next(tmp_path.glob("*-private.pem"))
@@ -188,14 +189,8 @@ def test_generate_writes_a_pair_and_never_overwrites(runner, tmp_path, make_app,
     before = private.read_bytes()
     public.unlink()  # a pair whose public half is gone: the private half must still not be overwritten
     kid = private.name.removeprefix("es256-").removesuffix("-private.pem")  # base64url: may hold a "-"
-    import tokenservice.cli as cli
-
-    original = cli.generate
-    cli.generate = lambda algorithm: (b"new private", b"new public", kid + "x" * 20)
-    try:
-        again = runner.invoke(args=["keys", "generate", "--alg", "ES256", "--dir", str(tmp_path)])
-    finally:
-        cli.generate = original
+    monkeypatch.setattr(key_pairs, "generate", lambda algorithm: (b"new private", b"new public", kid + "x" * 20))
+    again = runner.invoke(args=["keys", "generate", "--alg", "ES256", "--dir", str(tmp_path)])
     assert again.exit_code == 1 and "exists already" in again.output
     assert private.read_bytes() == before
 

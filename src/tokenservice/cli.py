@@ -15,7 +15,6 @@ from marshmallow import ValidationError
 
 from .exceptions import Refusal
 from .extensions import db
-from .keys import generate
 from .login_failures import purge_failures
 from .models import ROLES, USER, User
 from .schemas import NewUserSchema
@@ -130,6 +129,8 @@ def purge_command() -> None:
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default="instance/keys")
 def generate_keys_command(algorithm: str, directory: Path) -> None:
     """Write a new key pair (never over an existing file) and say how to configure it, or rotate to it."""
+    from .key_pairs import generate  # cryptography, which a worker never needs with HS256 (keys.py)
+
     private_pem, public_pem, kid = generate(algorithm)
     directory.mkdir(parents=True, exist_ok=True)
     private_path = directory / f"{algorithm.lower()}-{kid[:12]}-private.pem"

@@ -296,8 +296,10 @@ def _signing_keys(environ: Mapping[str, str], *, production: bool, instance_path
         raise ConfigError(f"JWT_ALGORITHM must be HS256, RS256 or ES256, not {algorithm!r}.")
     if algorithm == "HS256":
         return keys.hs256(_jwt_secret(environ, production=production, instance_path=instance_path))
+    from . import key_pairs  # cryptography, only for a key pair (keys.py)
+
     try:
-        return keys.asymmetric(
+        return key_pairs.asymmetric(
             algorithm,
             private=environ.get("JWT_PRIVATE_KEY") or None,
             public=environ.get("JWT_PUBLIC_KEY") or None,

@@ -26,7 +26,7 @@ from bench import (
     measure,
 )
 
-from tokenservice.keys import generate
+from tokenservice.key_pairs import generate
 
 ALGORITHMS = ("HS256", "RS256", "ES256")
 
