@@ -1,6 +1,5 @@
 """gunicorn settings, used by Procfile's `web:` line (README, "Running in production")."""
 
-import ctypes
 import os
 
 from gunicorn.glogging import Logger
@@ -74,21 +73,6 @@ def post_fork(server, worker):
         from psycogreen.gevent import patch_psycopg
 
         patch_psycopg()
-
-
-# glibc raises its mmap threshold when a large block is freed, so Argon2's
-# 19 MiB (passwords.py) would then stay in the heap of every thread that
-# hashed: about 19 MB more resident memory per hashing thread. A fixed
-# threshold (set here, inherited by the workers) hands it back after each hash.
-# Fresh pages cost a page fault each: 4,865 per hash, 41 ms instead of 28.
-# The Procfile's GLIBC_TUNABLES has glibc ask for transparent huge pages for
-# such blocks (glibc 2.35 and later, on a kernel whose
-# /sys/kernel/mm/transparent_hugepage/enabled is madvise or always): 266
-# faults, 28 ms (README, "Performance").
-try:
-    ctypes.CDLL("libc.so.6").mallopt(-3, 1024 * 1024)  # M_MMAP_THRESHOLD = 1 MiB
-except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
-    pass
 
 
 def post_request(worker, req, environ, resp):

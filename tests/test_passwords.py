@@ -1,3 +1,4 @@
+import nacl.pwhash
 import pytest
 from werkzeug.security import generate_password_hash
 
@@ -12,6 +13,13 @@ def test_hashes_are_argon2id_at_owasp_parameters():
     assert verify_password(stored, "another password") == (False, False)
 
 
+def test_hashes_stored_before_libsodium_still_log_in_and_are_kept():
+    """Made by argon2-cffi, which hashed passwords here until libsodium did (same parameters, same format)."""
+    stored = "$argon2id$v=19$m=19456,t=2,p=1$vqsRT8P65JW2s5a/2ONrnA$3Q3VfoPZLX0lCRi4mdXl9SdaPchXPuGfvL2ROGXq8ns"
+    assert verify_password(stored, "a password from before") == (True, False)
+    assert verify_password(stored, "a password from after") == (False, False)
+
+
 def test_hashes_are_salted():
     assert hash_password("same password") != hash_password("same password")
 
@@ -24,26 +32,21 @@ def test_werkzeug_hashes_verify_and_ask_to_be_rehashed(method):
 
 
 def test_weaker_argon2_hashes_ask_to_be_rehashed():
-    from argon2 import PasswordHasher
-
-    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash("old password")
+    weak = nacl.pwhash.argon2id.str(b"old password", opslimit=1, memlimit=8 * 1024 * 1024).decode()
     assert verify_password(weak, "old password") == (True, True)
+    assert verify_password(weak, "wrong password") == (False, False)
 
 
 @pytest.mark.parametrize("stored", ["not-a-hash", EXPIRED_HASH])
 def test_an_unusable_hash_never_verifies_and_costs_a_real_check(monkeypatch, stored):
     """An expired (or garbage) hash answers no as slowly as a real one, so timing does not tell it apart."""
-    real, checked = passwords.HASHER, []
+    real, checked = passwords.argon2_matches, []
 
-    class Recording:
-        def verify(self, stored_hash, password):
-            checked.append(stored_hash)
-            return real.verify(stored_hash, password)
+    def recording(stored_hash, password):
+        checked.append(stored_hash)
+        return real(stored_hash, password)
 
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-    monkeypatch.setattr(passwords, "HASHER", Recording())
+    monkeypatch.setattr(passwords, "argon2_matches", recording)
     assert verify_password(stored, "anything") == (False, False)
     assert checked == [stored, passwords._dummy_hash()]  # then a real Argon2id hash, checked in full
 
