@@ -13,7 +13,7 @@ from pathlib import Path
 import jwt as pyjwt
 from sqlalchemy import event
 
-from tokenservice import guards
+from tokenservice import guards, passwords
 from tokenservice.extensions import db
 from tokenservice.routes import BLUEPRINTS
 
@@ -134,3 +134,15 @@ def sql_statements(app):
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def record_argon2_checks(monkeypatch) -> list[str]:
+    """The stored hashes passwords.py checks a password against with Argon2 from now on in this test, in order."""
+    real, checked = passwords.argon2_matches, []
+
+    def recording(stored_hash, password):
+        checked.append(stored_hash)
+        return real(stored_hash, password)
+
+    monkeypatch.setattr(passwords, "argon2_matches", recording)
+    return checked

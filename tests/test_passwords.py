@@ -1,5 +1,6 @@
 import nacl.pwhash
 import pytest
+from helpers import record_argon2_checks
 from werkzeug.security import generate_password_hash
 
 from tokenservice import passwords
@@ -40,13 +41,7 @@ def test_weaker_argon2_hashes_ask_to_be_rehashed():
 @pytest.mark.parametrize("stored", ["not-a-hash", EXPIRED_HASH])
 def test_an_unusable_hash_never_verifies_and_costs_a_real_check(monkeypatch, stored):
     """An expired (or garbage) hash answers no as slowly as a real one, so timing does not tell it apart."""
-    real, checked = passwords.argon2_matches, []
-
-    def recording(stored_hash, password):
-        checked.append(stored_hash)
-        return real(stored_hash, password)
-
-    monkeypatch.setattr(passwords, "argon2_matches", recording)
+    checked = record_argon2_checks(monkeypatch)
     assert verify_password(stored, "anything") == (False, False)
     assert checked == [stored, passwords._dummy_hash()]  # then a real Argon2id hash, checked in full
 

@@ -4,10 +4,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from helpers import ACCESS_CLAIMS, PASSWORD, TOKEN_FIELDS, assert_error, basic, bearer, claims_of
+from helpers import ACCESS_CLAIMS, PASSWORD, TOKEN_FIELDS, assert_error, basic, bearer, claims_of, record_argon2_checks
 from werkzeug.security import generate_password_hash
 
-from tokenservice import passwords
 from tokenservice import users as users_module
 from tokenservice.extensions import db
 from tokenservice.models import User
@@ -124,8 +123,7 @@ def test_an_inactive_user_gets_the_same_answer(auth):
 
 
 def test_an_unknown_username_costs_a_real_hash_check(auth, monkeypatch):
-    real, checked = passwords.argon2_matches, []
-    monkeypatch.setattr(passwords, "argon2_matches", lambda *args: checked.append(args) or real(*args))
+    checked = record_argon2_checks(monkeypatch)
     auth.token("nobody")
     assert len(checked) == 1
 
