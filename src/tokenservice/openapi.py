@@ -13,7 +13,8 @@ from apispec import BasePlugin
 from flask import Flask
 from webargs.flaskparser import FlaskParser, is_json_request
 
-from .request_checks import refuse_deep_json
+from .exceptions import InvalidInput
+from .request_checks import refuse_deep_json, refuse_unencodable_text
 from .schemas import ErrorSchema
 
 # A pasted bearer token, or the OAuth2 password flow of /docs's Authorize button.
@@ -41,11 +42,16 @@ class _Parser(FlaskParser):
     # An invalid body is a 400 invalid_request, not webargs' 422.
     DEFAULT_VALIDATION_STATUS = 400
 
-    def _raw_load_json(self, req):
-        # Every JSON body a route reads comes through here.
+    def load_json(self, req, schema):
+        # Every JSON body a route reads comes through here (load_json_or_form too).
         if is_json_request(req):
             refuse_deep_json(req.get_data(cache=True))
-        return super()._raw_load_json(req)
+        try:
+            data = super().load_json(req, schema)
+        except ValueError:  # not JSONDecodeError (webargs' 400): an integer over Python's 4,300 digits
+            raise InvalidInput(fields={"body": "Holds a number too long to read."}) from None
+        refuse_unencodable_text(data)
+        return data
 
 
 class Blueprint(flask_smorest.Blueprint):

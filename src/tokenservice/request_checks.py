@@ -98,6 +98,38 @@ def refuse_deep_json(body: bytes) -> None:
         raise InvalidInput("The JSON body is nested too deeply.", fields={"body": problem})
 
 
+UNENCODABLE = "Must be valid Unicode text (no lone surrogates)."
+
+
+def refuse_unencodable_text(data) -> None:
+    """Refuse strings that no UTF-8 can carry: JSON's "\\ud800" (a lone surrogate) reads as one in Python.
+
+    PostgreSQL, PyJWT and the hashers would each fail on it with a 500. The
+    field is named when it is a top-level value; a key, or anything else, is `body`.
+    """
+    if not _unencodable(data):
+        return
+    if isinstance(data, dict):
+        bad = [key for key, value in data.items() if not _unencodable(key) and _unencodable(value)]
+        if bad and not any(_unencodable(key) for key in data):
+            raise InvalidInput(fields=dict.fromkeys(bad, UNENCODABLE))
+    raise InvalidInput(fields={"body": UNENCODABLE})
+
+
+def _unencodable(value) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_unencodable(key) or _unencodable(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(map(_unencodable, value))
+    return False
+
+
 def _is_chunked() -> bool:
     return "chunked" in request.environ.get("HTTP_TRANSFER_ENCODING", "").lower()
 
