@@ -49,8 +49,24 @@ def test_an_expired_token_of_an_ended_session_cannot_end_others(client, auth, al
     other = auth.login()
     expired = forge(alice.claims, exp=now() - 60)
     assert client.post("/logout", headers=alice.headers).status_code == 204
-    assert_refused(client.post("/logout?all=true", headers=bearer(expired)))
+    assert_refused(client.post("/logout?all=true", headers=bearer(expired)), "token_expired")
     assert client.get("/me", headers=other.headers).status_code == 200
+
+
+@pytest.mark.parametrize("kind", ["access", "refresh"])
+def test_an_expired_token_of_a_live_session_cannot_end_every_session(client, auth, alice, kind):
+    """A token that leaked weeks ago is no lasting "log this user out everywhere" button."""
+    other = auth.login()
+    token = alice.access_token if kind == "access" else alice.refresh_token
+    expired = forge(claims_of(token), iat=now() - 3600, nbf=now() - 3600, exp=now() - 60)
+    response = client.post("/logout?all=true", headers=bearer(expired))
+    assert_refused(response, "token_expired")
+    assert "has not expired" in response.json["message"]
+    # Nothing ended: not the other session, not even the token's own (it may still refresh, then log out everywhere).
+    assert client.get("/me", headers=other.headers).status_code == 200
+    assert client.get("/me", headers=alice.headers).status_code == 200
+    assert client.post("/logout?all=true", headers=alice.headers).status_code == 204
+    assert_refused(client.get("/me", headers=other.headers))
 
 
 def test_logout_ends_only_the_callers_session(client, auth, alice):
@@ -111,5 +127,5 @@ def test_a_token_of_an_expired_session_cannot_end_the_others(client, auth, alice
     # The old session expired and was not purged yet.
     assert database.execute(update(LoginSession).where(LoginSession.id == old_sid).values(expires_at=func.now())) == 1
     expired = forge(claims_of(alice.refresh_token), exp=now() - 60)
-    assert_refused(client.post("/logout?all=true", headers=bearer(expired)))
+    assert_refused(client.post("/logout?all=true", headers=bearer(expired)), "token_expired")
     assert client.get("/me", headers=current_device.headers).status_code == 200

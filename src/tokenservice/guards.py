@@ -74,14 +74,14 @@ def _registration_allowed(view):
 def _signed_token_even_if_expired(view):
     @functools.wraps(view)
     def signed_token(*args, **kwargs):
-        g.session_claims = _claims_even_if_expired()
+        g.session_claims, g.session_token_expired = _claims_even_if_expired()
         return view(*args, **kwargs)
 
     return signed_token
 
 
-def _claims_even_if_expired() -> dict:
-    """The token's claims, its signature (and, for cookies, the CSRF value) checked, whether or not it has expired.
+def _claims_even_if_expired() -> tuple[dict, bool]:
+    """The token's claims, its signature (and, for cookies, the CSRF value) checked, and whether it has expired.
 
     An SPA coming back after an hour holds an expired access token and must
     still be able to log out. In cookie mode, the refresh cookie (sent to
@@ -94,16 +94,23 @@ def _claims_even_if_expired() -> dict:
             if not cookie_mode():
                 raise
             verify_jwt_in_request(refresh=True)
-    except (ExpiredSignatureError, UserLookupError) as exc:
+    except ExpiredSignatureError as exc:
         # Flask-JWT-Extended attaches the claims, decoded with the signature
         # checked; the session is judged by the view.
-        return exc.jwt_data
-    return get_jwt()
+        return exc.jwt_data, True
+    except UserLookupError as exc:
+        return exc.jwt_data, False
+    return get_jwt(), False
 
 
 def session_claims() -> dict:
     """The claims of the token that SESSION_TOKEN let through."""
     return g.session_claims
+
+
+def session_token_expired() -> bool:
+    """Whether the token that SESSION_TOKEN let through has expired."""
+    return g.session_token_expired
 
 
 def require_admin_caller(message: str) -> None:

@@ -1,7 +1,7 @@
 from ..claims import read_claims
-from ..exceptions import SessionEnded
+from ..exceptions import SessionEnded, TokenExpired
 from ..extensions import db
-from ..guards import SESSION_TOKEN, session_claims
+from ..guards import SESSION_TOKEN, session_claims, session_token_expired
 from ..openapi import Blueprint
 from ..schemas import LogoutQuerySchema
 from ..sessions import end_sessions
@@ -16,6 +16,9 @@ bp = Blueprint("logout", __name__, description="Ending sessions")
 def logout(query):
     """End the caller's session (access or refresh token, even an expired one), or all with ?all=true."""
     claims = read_claims(session_claims())
+    if query["everywhere"] and session_token_expired():
+        # An old token that leaked must not be a lasting "log this user out everywhere" button.
+        raise TokenExpired("Ending every session needs a token that has not expired: refresh it, then try again.")
     # From here on (the token's signature and, for cookies, the CSRF value are
     # good) the cookies go, even when the session had already ended: the
     # page's script cannot delete HttpOnly cookies itself.
