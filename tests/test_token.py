@@ -5,11 +5,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from helpers import ACCESS_CLAIMS, PASSWORD, TOKEN_FIELDS, assert_error, basic, bearer, claims_of, record_argon2_checks
+from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
 from tokenservice import users as users_module
 from tokenservice.extensions import db
-from tokenservice.models import User
+from tokenservice.models import LoginFailure, User
 from tokenservice.routes import token as token_routes
 
 LEGACY_PASSWORD = "legacy password 1"
@@ -153,6 +154,21 @@ def test_missing_credentials_are_a_400(client, body):
     assert response.status_code == 400
     assert response.json["error"] == "invalid_request"
     assert response.json["fields"]
+
+
+def test_a_browser_forms_post_does_not_log_in_with_the_basic_header_the_browser_added(make_app, auth, database):
+    """Behind a Basic-auth gate, the browser adds the gate's credentials to every request, form posts included."""
+    auth.add_user("staff")
+    client = make_app(RATELIMIT_ENABLED="true").test_client()  # failed logins are counted
+    form = {"grant_type": "password"}
+    navigation = {**basic("staff", PASSWORD), "Sec-Fetch-Mode": "navigate"}
+    response = client.post("/token", data=form, headers=navigation)
+    assert_error(response, 400, "invalid_request")
+    assert set(response.json["fields"]) == {"username", "password"}
+    assert database.scalar(select(func.count()).select_from(LoginFailure)) == 0  # the gate's user is no failed login
+    # A script's (cors, same-origin) or curl's request (no Sec-Fetch-Mode) still logs in with Basic.
+    for mode in ({"Sec-Fetch-Mode": "cors"}, {"Sec-Fetch-Mode": "same-origin"}, {}):
+        assert client.post("/token", data=form, headers={**basic("staff", PASSWORD), **mode}).status_code == 200
 
 
 def test_no_body_and_no_basic_is_a_400(client):

@@ -79,7 +79,10 @@ def _credentials(data: dict) -> tuple[str, str]:
             raise InvalidInput(fields=missing)
         return data["username"], data["password"]
     basic = request.authorization
-    if basic is not None and basic.type == "basic" and basic.username is not None:
+    # Not from a browser's form post (a navigation): behind a Basic-auth gate,
+    # the browser adds the gate's own credentials to it by itself.
+    navigation = request.headers.get("Sec-Fetch-Mode") == "navigate"
+    if basic is not None and basic.type == "basic" and basic.username is not None and not navigation:
         return basic.username, basic.password or ""
     raise InvalidInput(
         "Send a username and password as JSON, as a form, or with HTTP Basic.",
