@@ -137,3 +137,18 @@ def test_gunicorn_says_once_that_limits_are_per_process(heroku_url):
     with web_server(deploy_env(heroku_url, WEB_CONCURRENCY="2")) as (port, output):
         pass
     assert output[0].count("counted per process") == 1
+
+
+@pytest.mark.parametrize("invented", ["mallory", "198.51.100.7:4711", "not an address, 203.0.113.5x", ""])
+def test_a_forwarded_for_that_is_not_an_ip_address_is_ignored(limited, app_log, invented):
+    """TRUSTED_PROXIES=1 with no proxy in front: the client sends what it likes; only an IP address is believed."""
+    client = limited(TRUSTED_PROXIES="1").test_client()
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.9"
+    statuses = [client.post("/token", json=WRONG, headers={"X-Forwarded-For": invented}).status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]  # each counted as the connection's address
+    assert {record.fields["client"] for record in app_log.records if record.getMessage() == "request"} == {"192.0.2.9"}
+    warnings = [record.getMessage() for record in app_log.records if record.levelname == "WARNING"]
+    if invented:  # an empty header is no hop at all: ProxyFix leaves the address alone
+        assert sum("not an IP address" in warning for warning in warnings) == 1  # once, not per request
+    client.environ_base["REMOTE_ADDR"] = "10.0.0.1"  # a real proxy's hop: still believed
+    assert client.post("/token", json=WRONG, headers={"X-Forwarded-For": "2001:db8::5"}).status_code == 401

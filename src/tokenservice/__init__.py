@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, cors, database, logs, rate_limits, request_checks, security_headers, session_cache
+from . import cli, cors, database, logs, proxies, rate_limits, request_checks, security_headers, session_cache
 from .config import ConfigError, load_settings
 from .errors import register_error_handlers
 from .extensions import db, jwt
@@ -44,10 +43,7 @@ def create_app(environ: Mapping[str, str] | None = None, *, migrations: bool = T
 
         Migrate(app, db, directory=str(ROOT / "migrations"))
     jwt.init_app(app)
-    if app.config["TRUSTED_PROXIES"]:
-        # The client's address (and scheme) from that many X-Forwarded-* hops, no more.
-        hops = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+    proxies.init_app(app)
     api = init_api(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)

@@ -54,7 +54,10 @@ def init_app(app: Flask) -> None:
     handler.addFilter(_RequestContext())
     for name in ("tokenservice", app.logger.name):
         logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
+        # Replaces the line writer of an app built before in this process (the
+        # tests build many); any other handler (an error tracker's) stays.
+        others = [kept for kept in logger.handlers if not isinstance(kept.formatter, JsonFormatter)]
+        logger.handlers[:] = [handler, *others]
         logger.setLevel(logging.INFO)
         logger.propagate = False
     requests_log = logging.getLogger("tokenservice.requests")
