@@ -8,10 +8,13 @@ import base64
 import functools
 import http.client
 import http.server
+import json
 import os
 import shutil
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from helpers import PASSWORD, ROOT, claims_of, forge, now
@@ -105,6 +108,87 @@ def stored(page, key):
     return page.evaluate(f"localStorage.getItem({key!r})")
 
 
+def log_in(page, username="alice", password=PASSWORD):
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: list  # (name, value) pairs, as they arrived
+    body: str
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """A stranger's API, as a `?api=` link can name one: it records every request it gets.
+
+    It allows the plain-files origin through CORS, answers GET /me with
+    token_expired unless it is shown its own access token, and hands out
+    tokens of its own for "mallory" from POST /token/refresh and POST /token.
+    """
+
+    ACCESS, REFRESH, DEVICE = "mallory-access", "mallory-refresh", "mallory-device"
+    TOKENS = {"access_token": ACCESS, "refresh_token": REFRESH, "token_type": "Bearer", "expires_in": 900}
+    MALLORY = {"id": 666, "username": "mallory", "role": "user"}
+
+    def _answer(self, status, data=None):
+        body = b"" if data is None else json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Access-Control-Allow-Origin", self.server.allow_origin)
+        self.send_header("Access-Control-Allow-Methods", "GET, POST")
+        self.send_header("Access-Control-Allow-Headers", "Authorization, Content-Type")
+        self.send_header("Vary", "Origin")
+        if data is not None:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _handle(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        self.server.requests.append(Recorded(self.command, self.path, list(self.headers.items()), body))
+        route = (self.command, self.path)
+        if self.command == "OPTIONS":  # a CORS preflight
+            self._answer(204)
+        elif route == ("GET", "/me") and self.headers.get("Authorization") == f"Bearer {self.ACCESS}":
+            self._answer(200, self.MALLORY)
+        elif route == ("GET", "/me"):
+            self._answer(401, {"error": "token_expired", "message": "The access token has expired."})
+        elif route == ("POST", "/token/refresh"):
+            self._answer(200, self.TOKENS)
+        elif route == ("POST", "/token"):
+            self._answer(200, {**self.TOKENS, "device_token": self.DEVICE})
+        elif route == ("POST", "/logout"):
+            self._answer(204)
+        else:
+            self._answer(404, {"error": "not_found", "message": "Not found."})
+
+    do_GET = do_POST = do_OPTIONS = _handle
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def recorder(spa_files):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    server.allow_origin = spa_files.url
+    server.requests = []
+    server.url = f"http://127.0.0.1:{server.server_port}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def spa(spa_files, api):
+    """The plain-files demo, pointed at `api` (quoted: it may be anything a link can carry)."""
+    return f"{spa_files.url}/index.html?api={quote(api, safe='')}"
+
+
 def test_same_origin_sign_up_reload_and_log_out(page, serve):
     api = serve()
     page.goto(api.url + "/")
@@ -153,10 +237,165 @@ def test_cross_origin_through_cors(page, serve, spa_files):
     sign_up(page)
     expect(page.locator("#whoami")).to_have_text("Signed in as alice")
     assert any(url.startswith(api.url + "/me") for url in requests)
+    # Kept for the API that issued them: keyed by its origin, never under the page's own keys.
+    assert stored(page, f"jwt-token@{api.url}") and stored(page, f"jwt-refresh-token@{api.url}")
+    assert stored(page, "jwt-token") is None and stored(page, "jwt-refresh-token") is None
     page.reload()
     expect(page.locator("#whoami")).to_have_text("Signed in as alice")
     page.get_by_role("button", name="Log out").click()
     expect(page.locator("#message")).to_have_text("You are logged out.")
+    assert stored(page, f"jwt-token@{api.url}") is None and stored(page, f"jwt-refresh-token@{api.url}") is None
+
+
+def test_a_link_to_another_api_gets_none_of_this_apis_tokens(page, serve, spa_files, recorder):
+    """The plain files have no CSP: a link with ?api=<stranger> must not hand the stranger our tokens."""
+    api = serve()
+    page.goto(spa(spa_files, api.url))
+    sign_up(page)
+    expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+    # Its device token too, or one like it from a service that hands out none yet: this API's alone as well.
+    page.evaluate(
+        "(key) => localStorage.getItem(key) ?? localStorage.setItem(key, 'alice-device')", f"jwt-device-token@{api.url}"
+    )
+    secrets = set(page.evaluate("() => Object.values(localStorage)"))  # whatever the keys' names
+    assert len(secrets) == 3  # access, refresh, device
+
+    def carries_a_secret(request):
+        return any(secret in f"{request.headers} {request.body}" for secret in secrets)
+
+    def authorizations():
+        return [value for r in recorder.requests for name, value in r.headers if name.lower() == "authorization"]
+
+    # networkidle: whatever the page sends on its own when it opens has been answered.
+    page.goto(spa(spa_files, recorder.url), wait_until="networkidle")
+    assert [(r.method, r.path) for r in recorder.requests if carries_a_secret(r)] == []
+    assert authorizations() == []
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    expect(page.locator("#profile")).to_be_hidden()
+    expect(page.locator("#api")).to_have_text(f"API: {recorder.url}")
+    # The page still talks to the API it names, and keeps that API's tokens apart.
+    log_in(page, "mallory")
+    expect(page.locator("#whoami")).to_have_text("Signed in as mallory")
+    assert [(r.method, r.path) for r in recorder.requests if r.method != "OPTIONS"] == [
+        ("POST", "/token"),
+        ("GET", "/me"),
+    ]
+    logins = [json.loads(r.body) for r in recorder.requests if (r.method, r.path) == ("POST", "/token")]
+    assert logins == [{"username": "mallory", "password": PASSWORD}]  # no device token of alice's
+    assert authorizations() == [f"Bearer {_Recorder.ACCESS}"]  # mallory's own, for her /me
+    assert not any(carries_a_secret(r) for r in recorder.requests)
+    assert stored(page, f"jwt-token@{recorder.url}") == _Recorder.ACCESS
+
+    page.goto(spa(spa_files, api.url))  # the real tokens were kept, untouched
+    expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+    expect(page.locator("#api")).to_have_text(f"API: {api.url}")
+    kept = {stored(page, f"{name}@{api.url}") for name in ("jwt-token", "jwt-refresh-token", "jwt-device-token")}
+    assert kept == secrets
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["javascript:alert(1)", "/api", "//{recorder}", "ftp://{recorder}", "{recorder}", "not a URL", "http://"],
+)
+def test_an_api_address_that_is_not_an_http_url_is_refused_in_words(page, spa_files, recorder, address):
+    address = address.format(recorder=recorder.url.removeprefix("http://"))
+    page.goto(spa_files.url + "/index.html")
+    page.evaluate("() => { localStorage['jwt-token'] = 'an-access'; localStorage['jwt-refresh-token'] = 'a-refresh'; }")
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(spa(spa_files, address), wait_until="networkidle")
+    expect(page.locator("#message")).to_have_text(
+        "The ?api= address is not an absolute http: or https: URL, so this page talks to no API."
+        " Open it with, for example, ?api=http://127.0.0.1:5000."
+    )
+    expect(page.locator("#api")).to_have_text("API: none")
+    expect(page.locator("#auth-form")).to_be_hidden()
+    expect(page.locator("#profile")).to_be_hidden()
+    assert requests and all(url.startswith(spa_files.url + "/") for url in requests), requests
+    assert recorder.requests == []
+    assert (stored(page, "jwt-token"), stored(page, "jwt-refresh-token")) == ("an-access", "a-refresh")
+
+
+def test_the_page_names_its_api(page, serve, spa_files):
+    api = serve()
+    page.goto(api.url + "/")
+    expect(page.get_by_text(f"API: this site ({api.url})")).to_be_visible()
+    page.goto(spa(spa_files, api.url + "/"))
+    expect(page.get_by_text(f"API: {api.url}", exact=True)).to_be_visible()
+    page.goto(spa(spa_files, spa_files.url))  # its own origin, named: the same as none
+    expect(page.get_by_text(f"API: this site ({spa_files.url})")).to_be_visible()
+
+
+def test_other_tabs_follow_a_log_in_and_a_log_out(page, serve):
+    api = serve()
+    other_tab = page.context.new_page()
+    page.goto(api.url + "/")
+    other_tab.goto(api.url + "/")
+    expect(other_tab.get_by_role("button", name="Log in")).to_be_visible()
+    sign_up(page)
+    expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+    expect(other_tab.locator("#whoami")).to_have_text("Signed in as alice")
+    page.get_by_role("button", name="Log out").click()
+    expect(page.locator("#message")).to_have_text("You are logged out.")
+    expect(other_tab.locator("#message")).to_have_text("You were logged out in another tab.")
+    expect(other_tab.get_by_label("Username")).to_be_visible()
+    expect(other_tab.locator("#profile")).to_be_hidden()
+
+
+# Resolves window.heard, once `key` changes in another tab, with what this tab's
+# own listener (added when app.js ran, so called first) has made of it.
+HEAR = """(key) => { window.heard = new Promise((resolve) => addEventListener("storage", function hear(event) {
+    if (event.key !== key) return;
+    removeEventListener("storage", hear);
+    resolve({signedIn: !document.getElementById("profile").hidden,
+             message: document.getElementById("message").textContent,
+             busy: document.querySelector("button").disabled});
+})); }"""
+
+
+def test_other_tabs_ignore_another_apis_tokens(page, serve, spa_files):
+    """One page origin, two APIs: each tab follows only the keys of the API it names."""
+    api, other = serve(), serve()
+    other_tab = page.context.new_page()
+    page.goto(spa(spa_files, api.url))
+    other_tab.goto(spa(spa_files, other.url))
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    page.evaluate(HEAR, f"jwt-token@{other.url}")
+    sign_up(other_tab, "bob")  # a login for the other API: this tab stays signed out, and quiet
+    expect(other_tab.locator("#whoami")).to_have_text("Signed in as bob")
+    assert page.evaluate("window.heard") == {"signedIn": False, "message": "", "busy": False}
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+
+    sign_up(page)
+    expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+    other_tab.evaluate(HEAR, f"jwt-token@{api.url}")
+    page.get_by_role("button", name="Log out").click()  # a logout from this API: the other tab stays signed in
+    expect(page.locator("#message")).to_have_text("You are logged out.")
+    assert other_tab.evaluate("window.heard") == {"signedIn": True, "message": "", "busy": False}
+    expect(other_tab.locator("#whoami")).to_have_text("Signed in as bob")
+
+
+def test_the_device_token_is_kept_across_log_out_and_sent_with_the_next_log_in(page, serve, auth):
+    """The service's device_token: a browser that logged in before is counted apart from strangers."""
+    auth.add_user("alice")
+    api = serve()
+    logins = []
+    page.on(
+        "request", lambda request: logins.append(request.post_data_json) if request.url.endswith("/token") else None
+    )
+    page.goto(api.url + "/")
+    log_in(page)
+    expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+    device = stored(page, "jwt-device-token")
+    assert device and device.startswith("dv1.")
+    page.get_by_role("button", name="Log out").click()
+    expect(page.locator("#message")).to_have_text("You are logged out.")
+    assert stored(page, "jwt-token") is None and stored(page, "jwt-device-token") == device  # not a credential: kept
+    log_in(page)
+    expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+    alice = {"username": "alice", "password": PASSWORD}
+    assert logins == [alice, {**alice, "device_token": device}]
+    assert stored(page, "jwt-device-token") == device  # the service recognised it: the same device
 
 
 def test_cross_origin_without_cors_is_blocked_by_the_browser(page, make_app, spa_files):

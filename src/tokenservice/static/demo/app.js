@@ -1,13 +1,41 @@
 // tokenservice demo: a tiny single-page client for the JWT token service.
 // Sign up, log in, show the signed-in user (GET /me), refresh an expired
 // access token once via POST /token/refresh, and log out. No dependencies.
-// Optional ?api=<base URL> points it at a service on another origin.
+// Optional ?api=<base URL> points it at a service on another origin, whose
+// tokens are then kept apart from every other API's (see ACCESS_KEY).
 "use strict";
 
-const ACCESS_KEY = "jwt-token";
-const REFRESH_KEY = "jwt-refresh-token";
 const SESSION_ENDED = "Your session has ended; please log in again.";
-const API_BASE = (new URLSearchParams(location.search).get("api") || "").replace(/\/+$/, "");
+const BAD_API = "The ?api= address is not an absolute http: or https: URL, so this page talks to no API."
+  + " Open it with, for example, ?api=http://127.0.0.1:5000.";
+
+// The API this page talks to: { base, origin }, or null when ?api= names no
+// usable one. No ?api= means this page's own origin (relative URLs).
+function chooseApi(param) {
+  if (!param) return { base: "", origin: location.origin };
+  let url;
+  try {
+    url = new URL(param); // no base URL: relative addresses ("/x", "//host") throw
+  } catch {
+    return null;
+  }
+  // Not javascript:, data:, ftp: ...; nor a user:password@ that fetch refuses.
+  if (!["http:", "https:"].includes(url.protocol) || url.username || url.password) return null;
+  return { base: url.origin + url.pathname.replace(/\/+$/, ""), origin: url.origin };
+}
+
+const API = chooseApi(new URLSearchParams(location.search).get("api"));
+const API_BASE = API?.base ?? "";
+// Tokens are kept for the API that issued them: a link with ?api=<another
+// origin> must find no tokens to send there (this copy of the page may be
+// served without the CSP that the service adds). This origin's own API keeps
+// the documented plain names; another origin's are suffixed with "@<origin>".
+const KEY_SUFFIX = !API || API.origin === location.origin ? "" : `@${API.origin}`;
+const ACCESS_KEY = `jwt-token${KEY_SUFFIX}`;
+const REFRESH_KEY = `jwt-refresh-token${KEY_SUFFIX}`;
+// The service's name for this browser, so that it counts its owner's failed
+// logins apart from strangers'. Not a credential: logout keeps it.
+const DEVICE_KEY = `jwt-device-token${KEY_SUFFIX}`;
 
 const $ = (id) => document.getElementById(id);
 const form = $("auth-form");
@@ -91,8 +119,12 @@ async function loadProfile() {
 }
 
 async function logIn(username, password) {
-  const res = await request("POST", "/token", { body: { username, password } });
+  const device = localStorage.getItem(DEVICE_KEY);
+  const res = await request("POST", "/token", {
+    body: device ? { username, password, device_token: device } : { username, password },
+  });
   if (res.status !== 200) throw new ApiError(res);
+  if (typeof res.data.device_token === "string") localStorage.setItem(DEVICE_KEY, res.data.device_token);
   storeTokens(res.data);
   await loadProfile();
 }
@@ -149,10 +181,32 @@ $("logout").addEventListener("click", () => run(async () => {
   $("username").focus();
 }));
 
-// On load: resume a stored session, otherwise show the signed-out form.
-if (localStorage.getItem(ACCESS_KEY)) {
+// Other tabs of this page share localStorage: follow their logouts and logins
+// (storage events come only from other tabs). Only this API's access token
+// matters; a null key means another tab cleared all of localStorage.
+window.addEventListener("storage", (event) => {
+  if (!API || event.storageArea !== localStorage || (event.key !== ACCESS_KEY && event.key !== null)) return;
+  const signedIn = !profile.hidden;
+  if (!localStorage.getItem(ACCESS_KEY) && signedIn) {
+    showSignedOut();
+    say("You were logged out in another tab.");
+  } else if (localStorage.getItem(ACCESS_KEY) && !signedIn && !form.hidden) {
+    run(loadProfile); // a login there: show who this tab is now signed in as
+  }
+});
+
+// On load: say which API this is, then resume a stored session, otherwise
+// show the signed-out form. With no usable API, show neither.
+if (!API) {
+  $("api").textContent = "API: none";
   form.hidden = true;
-  run(loadProfile);
+  say(BAD_API);
 } else {
-  showSignedOut();
+  $("api").textContent = KEY_SUFFIX ? `API: ${API.base}` : `API: this site (${API_BASE || location.origin})`;
+  if (localStorage.getItem(ACCESS_KEY)) {
+    form.hidden = true;
+    run(loadProfile);
+  } else {
+    showSignedOut();
+  }
 }
