@@ -82,7 +82,9 @@ def call(port: int, method: str, path: str, body=None) -> tuple[int, dict]:
     return status, answer
 
 
-def exchange(port: int, method: str, path: str, body=None, headers=None, raw=None) -> tuple[int, dict, dict]:
+def exchange(
+    port: int, method: str, path: str, body=None, headers=None, raw=None, timeout=10
+) -> tuple[int, dict, dict]:
     """One JSON request to the served app (`body` as JSON, or `raw` bytes): (status, response headers, JSON body)."""
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}",
@@ -91,7 +93,7 @@ def exchange(port: int, method: str, path: str, body=None, headers=None, raw=Non
         headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, dict(response.headers), json.loads(response.read() or "{}")
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), json.loads(error.read() or "{}")

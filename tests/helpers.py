@@ -24,6 +24,7 @@ OTHER_KEY = "another-secret-that-is-also-long-enough-for-hs256"
 
 USER_FIELDS = {"id", "username", "name", "role", "is_active", "created_at", "updated_at"}
 TOKEN_FIELDS = {"access_token", "token_type", "expires_in", "refresh_token", "token", "user_id"}
+LOGIN_FIELDS = TOKEN_FIELDS | {"device_token"}  # a password login's answer; a refresh's has TOKEN_FIELDS
 ACCESS_CLAIMS = {"sub", "iat", "nbf", "exp", "jti", "type", "fresh", "role", "sid"}
 
 # How the service's code reads an environment variable: environ.get("X"),

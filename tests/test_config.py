@@ -137,7 +137,9 @@ def test_cors_origins_must_be_exact(tmp_path, value):
         load_settings({"CORS_ORIGINS": value}, instance_path=str(tmp_path))
 
 
-@pytest.mark.parametrize("variable", ["TOKEN_RATE_LIMIT", "LOGIN_FAILURE_LIMIT"])
+@pytest.mark.parametrize(
+    "variable", ["TOKEN_RATE_LIMIT", "LOGIN_FAILURE_LIMIT", "REGISTRATION_RATE_LIMIT", "PASSWORD_CHANGE_RATE_LIMIT"]
+)
 @pytest.mark.parametrize("value", ["lots", "10 per fortnight", "-3 per minute"])
 def test_rates_must_be_rates(tmp_path, variable, value):
     with pytest.raises(ConfigError, match=variable):

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from deployment import deploy_env, exchange, released_schema, web_server
-from helpers import PASSWORD, assert_error
+from helpers import PASSWORD, assert_error, assert_refused, basic, bearer
 from sqlalchemy import func, select, update
 from werkzeug.security import generate_password_hash
 
@@ -79,18 +79,122 @@ def test_from_a_thousand_addresses_it_is_one_username(throttled, auth):
     assert statuses == [401, 401, 401, 429, 429]
 
 
-def test_wrong_current_passwords_count_too(throttled, auth):
+def change_password(client, session, current, new="a brand new passphrase"):
+    body = {"current_password": current, "new_password": new}
+    return client.post("/me/password", json=body, headers=session.headers)
+
+
+def test_wrong_current_passwords_count_in_the_sessions_own_allowance(throttled, auth):
     auth.add_user("alice")
     client = throttled().test_client()
     alice = auth.login(client=client)
+    assert [change_password(client, alice, WRONG).status_code for _ in range(3)] == [400] * 3
+    assert_throttled(change_password(client, alice, PASSWORD))  # a stolen token guesses slowly
+    # Not the username's allowance: a login, and another session's change, still work.
+    other = auth.login(client=client)
+    assert change_password(client, other, PASSWORD).status_code == 204
 
-    def change(current):
-        body = {"current_password": current, "new_password": "a brand new passphrase"}
-        return client.post("/me/password", json=body, headers=alice.headers)
 
-    assert [change(WRONG).status_code for _ in range(3)] == [400] * 3
-    assert_throttled(change(PASSWORD))
+def test_strangers_who_lock_a_username_do_not_stop_its_owner_changing_the_password(throttled, auth):
+    auth.add_user("alice")
+    client = throttled().test_client()
+    alice = auth.login(client=client)
+    for _ in range(3):
+        auth.token(password=WRONG, client=client)
     assert_throttled(auth.token(client=client))
+    assert change_password(client, alice, PASSWORD).status_code == 204
+
+
+def login_with_device(client, device_token, password=PASSWORD, username="alice"):
+    body = {"username": username, "password": password, "device_token": device_token}
+    return client.post("/token", json=body)
+
+
+def test_a_strangers_guesses_lock_strangers_out_but_not_the_owners_device(throttled, auth):
+    auth.add_user("alice")
+    client = throttled().test_client()
+    device = auth.login(client=client).tokens["device_token"]
+    for name in ("alice", "ALICE", "Alice"):  # strangers, in any letter case
+        assert auth.token(name, WRONG, client=client).status_code == 401
+    assert_throttled(auth.token(client=client))  # the right password, without the device token
+    assert_throttled(client.post("/token", data={"username": "alice", "password": PASSWORD}))  # form
+    assert_throttled(client.post("/token", headers=basic("alice", PASSWORD)))  # Basic
+    answer = login_with_device(client, device)
+    assert answer.status_code == 200
+    assert answer.json["device_token"] == device  # the same device, recognised again
+    assert login_with_device(client, device, username="ALICE").status_code == 200
+    assert (
+        client.post("/token", data={"username": "alice", "password": PASSWORD, "device_token": device}).status_code
+        == 200
+    )
+
+
+def test_a_wrong_password_from_the_owners_device_counts_against_that_device_only(throttled, auth):
+    auth.add_user("alice")
+    client = throttled().test_client()
+    device, other_device = (auth.login(client=client).tokens["device_token"] for _ in range(2))
+    assert device != other_device  # each login without one is a new device
+    assert [login_with_device(client, device, WRONG).status_code for _ in range(3)] == [401] * 3
+    assert_throttled(login_with_device(client, device))
+    assert login_with_device(client, other_device).status_code == 200
+    assert auth.token(client=client).status_code == 200  # strangers' allowance untouched
+
+
+@pytest.mark.parametrize(
+    "device_token",
+    [
+        "dv1.2.00000000000000000000000000000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",  # forged MAC
+        "not a device token",
+        "",
+    ],
+)
+def test_a_device_token_that_is_not_ours_counts_as_a_stranger(throttled, auth, device_token):
+    auth.add_user("alice")
+    client = throttled().test_client()
+    for _ in range(3):
+        auth.token(password=WRONG, client=client)
+    assert_throttled(login_with_device(client, device_token))
+
+
+def test_another_users_device_token_counts_as_a_stranger(throttled, auth):
+    auth.add_user("alice")
+    auth.add_user("mallory")
+    client = throttled().test_client()
+    mallorys_device = auth.login("mallory", client=client).tokens["device_token"]
+    assert [login_with_device(client, mallorys_device, WRONG).status_code for _ in range(3)] == [401] * 3
+    assert_throttled(login_with_device(client, mallorys_device))  # alice's strangers' allowance is spent
+    assert_throttled(auth.token(client=client))
+    answer = login_with_device(client, mallorys_device, username="mallory")
+    assert answer.status_code == 200  # mallory's own device was never touched
+
+
+def test_a_device_token_is_no_credential(client, auth, alice):
+    device = alice.tokens["device_token"]
+    for path in ("/me", "/protected"):
+        assert_refused(client.get(path, headers=bearer(device)))
+    assert_refused(client.post("/token/refresh", headers=bearer(device)))
+    assert_error(login_with_device(client, device, WRONG), 401, "invalid_credentials")
+    assert_error(client.post("/token", json={"device_token": device}), 400, "invalid_request")
+
+
+def test_a_refresh_answers_with_no_device_token(auth, alice):
+    assert "device_token" not in auth.refresh(alice.refresh_token).json
+
+
+def test_an_admin_unlocks_a_username(throttled, auth):
+    auth.add_user("alice")
+    app = throttled()
+    client = app.test_client()
+    device = auth.login(client=client).tokens["device_token"]
+    for _ in range(3):
+        auth.token(password=WRONG, client=client)
+        login_with_device(client, device, WRONG)
+    assert_throttled(auth.token(client=client))
+    result = app.test_cli_runner().invoke(args=["users", "unlock", "Alice"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "Cleared 6 failed login(s) of 'Alice'.\n"
+    assert auth.token(client=client).status_code == 200
+    assert login_with_device(client, device).status_code == 200
 
 
 def test_the_failures_pass_with_the_window(throttled, auth, database):
@@ -144,22 +248,31 @@ def heroku_url(app, database_url):
     return released_schema(app, database_url, "login_failure_check", users=("alice",))
 
 
-def test_gunicorn_workers_share_the_count_without_redis(heroku_url):
+def test_gunicorn_workers_share_the_count_without_redis_and_the_owners_device_still_logs_in(heroku_url):
     env = deploy_env(heroku_url, LOGIN_FAILURE_LIMIT="3 per 15 minutes", TRUSTED_PROXIES="1")
     with web_server(env) as (port, _):
+        owner = exchange(port, "POST", "/token", {"username": "alice", "password": PASSWORD})[2]["device_token"]
         guess = {"username": "alice", "password": WRONG}
         addresses = [{"X-Forwarded-For": f"198.51.100.{i}"} for i in range(6)]
         statuses = [exchange(port, "POST", "/token", guess, address)[0] for address in addresses]
+        right = {"username": "alice", "password": PASSWORD}
+        stranger = exchange(port, "POST", "/token", right, {"X-Forwarded-For": "203.0.113.1"})[0]
+        owners_device = exchange(port, "POST", "/token", {**right, "device_token": owner}, addresses[0])[0]
     assert statuses == [401] * 3 + [429] * 3
+    assert (stranger, owners_device) == (429, 200)  # strangers are locked out, the owner's device is not
 
 
 @pytest.mark.parametrize(("method", "tries"), [("pbkdf2", 2), ("scrypt", 3)])
-def test_a_wrong_guess_at_a_legacy_hash_counts_as_the_work_it_took(make_app, auth, method, tries):
-    """LOGIN_FAILURE_LIMIT=10: a pbkdf2 check costs 8 Argon2id checks, scrypt 4."""
-    auth.add_user("legacy", password_hash=generate_password_hash(PASSWORD, method=method))
+def test_a_wrong_guess_at_a_legacy_hash_counts_as_the_work_it_took(make_app, auth, database, method, tries):
+    """LOGIN_FAILURE_LIMIT=10: a pbkdf2 check costs 8 Argon2id checks, scrypt 4; the owner's device is apart."""
+    legacy = generate_password_hash(PASSWORD, method=method)
+    user_id = auth.add_user("legacy", password_hash=legacy)
     client = make_app(RATELIMIT_ENABLED="true", TOKEN_RATE_LIMIT="1000 per minute").test_client()
+    device = auth.login("legacy", client=client).tokens["device_token"]  # re-hashed: make it legacy again
+    database.execute(update(User).where(User.id == user_id).values(password_hash=legacy))
     statuses = [auth.token("legacy", WRONG, client=client).status_code for _ in range(tries + 1)]
     assert statuses == [401] * tries + [429]
+    assert login_with_device(client, device, username="legacy").status_code == 200
 
 
 def test_a_wrong_current_password_at_a_legacy_hash_counts_as_the_work_it_took(make_app, auth, database):

@@ -4,6 +4,7 @@ from helpers import record_argon2_checks
 from werkzeug.security import generate_password_hash
 
 from tokenservice import passwords
+from tokenservice.exceptions import HashingBusy
 from tokenservice.passwords import EXPIRED_HASH, common_passwords, hash_password, password_problem, verify_password
 
 
@@ -77,10 +78,43 @@ def test_under_gevent_hashing_runs_off_the_event_loop_at_a_lower_priority(monkey
     import os
     import threading
 
-    assert passwords._under_gevent() is False  # in the tests, as under flask run and the CLI
-    monkeypatch.setattr(passwords, "_under_gevent", lambda: True)
+    assert passwords.under_gevent() is False  # in the tests, as under flask run and the CLI
+    monkeypatch.setattr(passwords, "under_gevent", lambda: True)
     where = passwords._off_the_event_loop(lambda: (threading.get_ident(), os.getpriority(os.PRIO_PROCESS, 0)))
     assert where[0] != threading.get_ident()
     assert where[1] == passwords.HASH_NICE
     stored = hash_password("a fine password")
     assert verify_password(stored, "a fine password") == (True, False)
+
+
+def test_the_hashing_queue_refuses_at_once_when_every_place_is_taken():
+    admission = passwords.Admission(wait=1.0, most=16, seconds_per_hash=0.5)  # room for two
+    assert admission.places == 2
+    with admission.turn(), admission.turn():
+        with pytest.raises(HashingBusy) as refused:
+            with admission.turn():
+                pass  # never reached
+        assert refused.value.retry_after == 1
+    with admission.turn():  # places come back when requests finish, refused or not
+        assert admission.taken == 1
+    assert admission.taken == 0
+
+
+def test_the_hashing_queue_has_as_many_places_as_hashes_fit_in_its_wait():
+    admission = passwords.Admission(wait=1.0, most=16)
+    assert admission.places == 16  # about 30 ms a hash: capped
+    for _ in range(30):
+        admission.measured(0.25)  # a flood keeps the CPUs busy: each hash takes longer
+    assert admission.places == 4
+    for _ in range(30):
+        admission.measured(5.0)
+    assert admission.places == 1  # never none
+
+
+def test_under_gevent_each_hash_is_measured(monkeypatch):
+    measured = []
+    monkeypatch.setattr(passwords, "under_gevent", lambda: True)
+    monkeypatch.setattr(passwords._admission, "measured", measured.append)
+    with passwords.hashing_turn():
+        hash_password("a fine password")
+    assert len(measured) == 1 and 0 < measured[0] < 5

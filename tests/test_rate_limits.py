@@ -113,6 +113,55 @@ def test_while_redis_is_unreachable_each_process_counts_alone(limited, caplog):
     assert statuses == [401, 401, 401, 429]
 
 
+def change_password(client, session, address):
+    body = {"current_password": PASSWORD, "new_password": PASSWORD}  # the same password again is allowed
+    return client.post("/me/password", json=body, headers=session.headers, environ_base={"REMOTE_ADDR": address})
+
+
+def test_password_changes_are_limited_per_account_and_per_address(limited, auth):
+    """PASSWORD_CHANGE_RATE_LIMIT: one account from many addresses, and many accounts from one address."""
+    for name in ("alice", "bob", "carol"):
+        auth.add_user(name)
+    app = limited(PASSWORD_CHANGE_RATE_LIMIT="2 per minute", TOKEN_RATE_LIMIT="100 per minute")
+    client = app.test_client()
+    alice, bob, carol = (auth.login(name, client=client) for name in ("alice", "bob", "carol"))
+    assert [change_password(client, alice, f"192.0.2.{i}").status_code for i in range(2)] == [204, 204]
+    refused = change_password(client, alice, "192.0.2.99")  # a third address, the same account
+    assert_rate_limited(refused)
+    assert refused.json["message"] == "Too many attempts; try again later."
+    assert [change_password(client, person, "198.51.100.1").status_code for person in (bob, carol)] == [204, 204]
+    assert_rate_limited(change_password(client, carol, "198.51.100.1"))  # one address, a third change
+    assert change_password(client, carol, "198.51.100.2").status_code == 204  # carol's own second
+
+
+def test_open_registrations_are_limited_per_address(limited, auth, admin):
+    app = limited(REGISTRATION_RATE_LIMIT="2 per hour", TOKEN_RATE_LIMIT="100 per minute")
+    client = app.test_client()
+    assert [auth.register(f"user{i}", client=client).status_code for i in range(2)] == [201, 201]
+    refused = auth.register("user2", client=client)
+    assert_error(refused, 429, "rate_limited")
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    elsewhere = app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "192.0.2.7"
+    assert auth.register("user3", client=elsewhere).status_code == 201
+    assert auth.token("user0", client=client).status_code == 200  # logins are not registrations
+    # An admin's user with a role set is no sign-up; neither is any user when registration is closed.
+    assert auth.register("staff", client=client, headers=admin.headers, role="user").status_code == 201
+    closed = limited(ALLOW_REGISTRATION="false", REGISTRATION_RATE_LIMIT="2 per hour").test_client()
+    created = [auth.register(f"hired{i}", client=closed, headers=admin.headers).status_code for i in range(3)]
+    assert created == [201, 201, 201]
+
+
+def test_while_redis_is_unreachable_password_changes_are_counted_in_the_process(limited, auth, app_log):
+    auth.add_user("alice")
+    app = limited(RATELIMIT_STORAGE_URI="redis://127.0.0.1:9/0", PASSWORD_CHANGE_RATE_LIMIT="1 per minute")
+    client = app.test_client()
+    alice = auth.login()  # on another app: this one's first request finds Redis unreachable
+    assert change_password(client, alice, "127.0.0.1").status_code == 204
+    assert_rate_limited(change_password(client, alice, "127.0.0.1"))
+    assert any("counting in this process" in record.getMessage() for record in app_log.records)
+
+
 @pytest.fixture(scope="module")
 def heroku_url(app, database_url):
     return released_schema(app, database_url, "rate_limit_check")

@@ -1,12 +1,13 @@
 """Slow clients against the Procfile's web command: /health keeps answering within 2 s, and all is well after."""
 
+import socket
 import threading
 import time
 
 import pytest
 from deployment import deploy_env, exchange, procfile, run, schema_url, web_server
 from helpers import PASSWORD
-from slow_clients import SlowClients, probe
+from slow_clients import BODY_HEADERS, SlowClients, probe
 
 CLIENTS = 100
 HOLD_SECONDS = 5
@@ -84,3 +85,30 @@ def health_during(port: int) -> list:
         during.append(probe("127.0.0.1", port, deadline=2.0))
         time.sleep(0.25)
     return during
+
+
+def test_a_body_trickled_slowly_is_cut_off_after_ten_seconds(served):
+    """Content-Length: 1000, then a byte a second: a 408, and the connection closed, about ten seconds on."""
+    port, _ = served
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(BODY_HEADERS)
+        started = time.monotonic()
+        sock.setblocking(False)
+        answer = b""
+        while time.monotonic() - started < 20:
+            try:
+                chunk = sock.recv(4096)
+            except BlockingIOError:
+                try:
+                    sock.send(b"a")
+                except OSError:
+                    pass  # the server stopped reading: its answer is on the way
+                time.sleep(1)
+                continue
+            if not chunk:
+                break  # the server closed the connection
+            answer += chunk
+        took = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert b'"error":"request_timeout"' in answer
+    assert 9 <= took < 14, took  # the deadline (10 s), not the trickle's end (1000 s)

@@ -4,7 +4,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from helpers import ACCESS_CLAIMS, PASSWORD, TOKEN_FIELDS, assert_error, basic, bearer, claims_of, record_argon2_checks
+from helpers import ACCESS_CLAIMS, LOGIN_FIELDS, PASSWORD, assert_error, basic, bearer, claims_of, record_argon2_checks
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
@@ -20,7 +20,7 @@ def test_json_credentials(auth):
     user_id = auth.add_user("alice")
     response = auth.token()
     assert response.status_code == 200
-    assert set(response.json) == TOKEN_FIELDS
+    assert set(response.json) == LOGIN_FIELDS
     assert response.json["token_type"] == "Bearer"
     assert response.json["expires_in"] == 900
     assert response.json["token"] == response.json["access_token"]
@@ -32,7 +32,7 @@ def test_form_credentials(client, auth):
     auth.add_user("alice")
     response = client.post("/token", data={"grant_type": "password", "username": "alice", "password": PASSWORD})
     assert response.status_code == 200
-    assert set(response.json) == TOKEN_FIELDS
+    assert set(response.json) == LOGIN_FIELDS
 
 
 def test_form_without_grant_type_means_password(client, auth):
@@ -44,7 +44,7 @@ def test_basic_credentials(client, auth):
     auth.add_user("alice")
     response = client.post("/token", headers=basic("alice", PASSWORD))
     assert response.status_code == 200
-    assert set(response.json) == TOKEN_FIELDS
+    assert set(response.json) == LOGIN_FIELDS
 
 
 def test_body_credentials_win_over_basic(client, auth):

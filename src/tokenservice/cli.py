@@ -15,7 +15,7 @@ from marshmallow import ValidationError
 
 from .exceptions import Refusal
 from .extensions import db
-from .login_failures import purge_failures
+from .login_failures import purge_failures, unlock
 from .models import ROLES, USER, User
 from .schemas import NewUserSchema
 from .sessions import purge_sessions
@@ -95,6 +95,15 @@ def reset_password_command(username: str, password: str | None) -> None:
         update_user(user=user, changes={"password": password})
         db.session.commit()
     click.echo(f"Changed the password of {user.username!r}; their sessions have ended.")
+
+
+@users_cli.command("unlock")
+@click.argument("username")
+def unlock_command(username: str) -> None:
+    """Clear a username's failed logins (LOGIN_FAILURE_LIMIT), strangers' and devices' alike."""
+    cleared = unlock(username)
+    db.session.commit()
+    click.echo(f"Cleared {cleared} failed login(s) of {username!r}.")
 
 
 @users_cli.command("legacy-hashes")

@@ -114,8 +114,13 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
         "RATELIMIT_ENABLED": _boolean(environ, "RATELIMIT_ENABLED", True),
         # Per client address, on POST /token and POST /users together (Flask-Limiter).
         "TOKEN_RATE_LIMIT": _rate(environ, "TOKEN_RATE_LIMIT", "30 per minute"),
-        # Failed logins per username from any address, kept in PostgreSQL.
+        # Failed logins per username from any address, kept in PostgreSQL; each
+        # proven device (device_token) and session has an allowance of its own.
         "LOGIN_FAILURE_LIMIT": _rate(environ, "LOGIN_FAILURE_LIMIT", "10 per 15 minutes"),
+        # Open registrations (POST /users without an admin's token) per client address.
+        "REGISTRATION_RATE_LIMIT": _rate(environ, "REGISTRATION_RATE_LIMIT", "10 per hour"),
+        # Password changes (POST /me/password) per account, and apart from that per client address.
+        "PASSWORD_CHANGE_RATE_LIMIT": _rate(environ, "PASSWORD_CHANGE_RATE_LIMIT", "5 per minute"),
         # Where Flask-Limiter counts: Redis shares the count between workers and
         # instances; memory:// counts per process.
         "RATELIMIT_STORAGE_URI": storage_uri,

@@ -1,4 +1,11 @@
-"""The pooled PostgreSQL connections: one the server has dropped costs no request.
+"""The pooled PostgreSQL connections: one a request at most, none while it waits; a dropped one costs no request.
+
+A request holds at most one pooled connection, its session's, and gives it
+back before it waits for anything slow (the hashing thread): the rules call
+`release_connection` before hashing, and the failed-login count commits on
+the request's own session, never on a second connection. A request that
+held one connection while waiting for another could, with enough of them,
+leave the pool empty for everyone (/health and logout included).
 
 A connection dropped while idle is replaced before a request uses it; one
 dropped after a request's work is done does not turn its answer into an error.
@@ -32,6 +39,19 @@ def init_app(app: Flask) -> None:
         event.listen(db.engine, "checkout", _refuse_dropped_connection)
     # Registered after Flask-SQLAlchemy's, so it runs first (teardowns run in reverse).
     app.teardown_appcontext(_end_session)
+
+
+def release_connection() -> None:
+    """End the request's transaction, which must not have changed anything yet, and return its connection.
+
+    For a request about to wait for something slow: a pooled connection held
+    meanwhile is one nobody else can use. What it had loaded is read again
+    when next used.
+    """
+    session = db.session
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("release_connection() would discard changes that were not saved")
+    session.rollback()
 
 
 def _end_session(exc) -> None:

@@ -17,9 +17,12 @@ from werkzeug.exceptions import HTTPException
 
 from .database import DATABASE_UNAVAILABLE
 from .exceptions import (
+    BodyTooSlow,
+    ChangedMeanwhile,
     CsrfFailed,
     DatabaseUnavailable,
     Forbidden,
+    HashingBusy,
     InvalidCredentials,
     InvalidInput,
     InvalidToken,
@@ -29,6 +32,7 @@ from .exceptions import (
     SessionEnded,
     TokenExpired,
     TokenRequired,
+    TooManyAttempts,
     TooManyFailedLogins,
     UnsupportedGrantType,
     UnsupportedMediaType,
@@ -64,8 +68,12 @@ ANSWERS: dict[type[Refusal], Answer] = {
     NoSuchUser: Answer(404, "not_found"),
     UsernameTaken: Answer(409, "username_taken"),
     LastAdmin: Answer(409, "last_admin"),
+    ChangedMeanwhile: Answer(409, "conflict"),
+    BodyTooSlow: Answer(408, "request_timeout"),
     UnsupportedMediaType: Answer(415, "unsupported_media_type"),
     TooManyFailedLogins: Answer(429, "rate_limited"),
+    TooManyAttempts: Answer(429, "rate_limited"),
+    HashingBusy: Answer(503, "service_unavailable"),
     DatabaseUnavailable: Answer(503, "service_unavailable"),
 }
 

@@ -46,6 +46,12 @@ class UnsupportedMediaType(Refusal):
     pass
 
 
+class BodyTooSlow(Refusal):
+    """The declared body did not arrive in time (request_checks.BODY_SECONDS)."""
+
+    message = "The request body did not arrive in time."
+
+
 class UnsupportedGrantType(Refusal):
     message = "grant_type must be 'password' or 'refresh_token'."
 
@@ -103,10 +109,29 @@ class LastAdmin(Refusal):
     message = "This is the last active admin: make another admin first."
 
 
+class ChangedMeanwhile(Refusal):
+    """The password changed again and again while this request checked it (several changes at once)."""
+
+    message = "The account changed while this request was being checked; try again."
+
+
 class TooManyFailedLogins(Refusal):
     """LOGIN_FAILURE_LIMIT reached for a username (existing or not): wait `retry_after` seconds."""
 
     message = "Too many failed logins for this username; try again later."
+
+
+class TooManyAttempts(Refusal):
+    """A limit of attempts per account or per client address (password changes, registrations): wait `retry_after`."""
+
+    message = "Too many attempts; try again later."
+
+
+class HashingBusy(Refusal):
+    """Every place in this worker's queue for password hashing is taken: try again in a moment."""
+
+    message = "The service is busy checking passwords; try again in a moment."
+    retry_after = 1
 
 
 class DatabaseUnavailable(Refusal):

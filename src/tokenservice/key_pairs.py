@@ -41,7 +41,10 @@ def asymmetric(algorithm: str, *, private: str | None, public: str | None, previ
     verification = {thumbprint(public_key): public_key}
     for key in _previous(previous, algorithm) if previous else []:
         verification.setdefault(thumbprint(key), key)
-    return SigningKeys(algorithm, private_key, thumbprint(public_key), verification)
+    der = private_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return SigningKeys(algorithm, private_key, thumbprint(public_key), verification, der)
 
 
 def _previous(value: str, algorithm: str) -> list:

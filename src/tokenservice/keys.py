@@ -30,6 +30,8 @@ class SigningKeys:
     signing_key: object  # HS256: the secret; else the private key
     kid: str | None
     verification_keys: dict = field(default_factory=dict)  # kid -> key; the current key first
+    # What the service's own MACs are keyed from (devices.py): HS256's secret, or the private key's DER.
+    secret: bytes = b""
 
     def verification_key(self, kid):
         """The key that verifies a token whose header says `kid`, or InvalidToken for a kid we never issued."""
@@ -53,4 +55,4 @@ class SigningKeys:
 
 
 def hs256(secret: str) -> SigningKeys:
-    return SigningKeys("HS256", secret, None, {None: secret})
+    return SigningKeys("HS256", secret, None, {None: secret}, secret.encode())

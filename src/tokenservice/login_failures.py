@@ -7,10 +7,19 @@ An attempt is counted as a failure before the password is checked
 guesses cannot slip past the count while their hashes are being checked.
 Usernames are stored as SHA-256 digests: a mistyped password in the username
 field never lands in the table.
+
+The limit stops guessers, not owners. Each username has one allowance for
+strangers, and one more for every client that has proven itself (a bucket):
+a device that sends back the device_token of an earlier successful login
+(devices.py), or a live session changing its password. A stranger's guesses
+spend only the strangers' allowance, so the owner's device still logs in
+while strangers are refused; a wrong password sent from a proven client
+spends only its own.
 """
 
 import hashlib
 import math
+import uuid
 
 import limits
 from flask import current_app
@@ -21,39 +30,45 @@ from .extensions import db
 from .models import LoginFailure
 
 
-def reserve(username: str) -> int | None:
-    """Count an attempt for `username` as failed unless it succeeds, or refuse it (TooManyFailedLogins).
+def reserve(username: str, *, bucket: uuid.UUID | None = None) -> int | None:
+    """Count an attempt for `username` (in `bucket`, None for strangers) as failed unless it succeeds.
 
-    Returns the reservation to `forgive`, or None with RATELIMIT_ENABLED=false.
-    It commits on a connection of its own at once, whatever the caller's
-    transaction does, so that other workers see it before this password is
-    checked. The same answer for existing and unknown usernames.
+    Refuses it (TooManyFailedLogins) once LOGIN_FAILURE_LIMIT failures are
+    counted there. Returns the reservation to `forgive`, or None with
+    RATELIMIT_ENABLED=false. It commits the request's transaction at once (so
+    call it before any change), so that other workers see the reservation
+    before this password is checked, and so that the request holds no
+    connection while its password is hashed. The same answer for existing
+    and unknown usernames.
     """
     config = current_app.config
     if not config["RATELIMIT_ENABLED"]:
         return None
     limit = limits.parse(config["LOGIN_FAILURE_LIMIT"])
     window = func.make_interval(0, 0, 0, 0, 0, 0, limit.get_expiry())
-    key = hashlib.sha256(username.lower().encode()).digest()
-    with db.engine.begin() as connection:
-        # One attempt per username at a time in here (a few milliseconds: no hashing).
-        connection.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key.hex(), 0))))
-        connection.execute(
-            delete(LoginFailure).where(LoginFailure.username_key == key, LoginFailure.failed_at <= func.now() - window)
-        )
-        recent = (
-            select(LoginFailure.failed_at)
-            .where(LoginFailure.username_key == key)
-            .order_by(LoginFailure.failed_at.desc())
-            .limit(limit.amount)
-            .subquery()
-        )
-        count, wait = connection.execute(
-            select(func.count(), func.extract("epoch", func.min(recent.c.failed_at) + window - func.now()))
-        ).one()
-        if count >= limit.amount:
-            raise TooManyFailedLogins(retry_after=max(1, math.ceil(wait)))
-        return connection.execute(insert(LoginFailure).values(username_key=key).returning(LoginFailure.id)).scalar()
+    key = username_key(username)
+    session = db.session
+    # One attempt per username at a time in here (a few milliseconds: no hashing).
+    session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key.hex(), 0))))
+    session.execute(
+        delete(LoginFailure).where(LoginFailure.username_key == key, LoginFailure.failed_at <= func.now() - window)
+    )
+    recent = (
+        select(LoginFailure.failed_at)
+        .where(LoginFailure.username_key == key, LoginFailure.bucket.is_not_distinct_from(bucket))
+        .order_by(LoginFailure.failed_at.desc())
+        .limit(limit.amount)
+        .subquery()
+    )
+    count, wait = session.execute(
+        select(func.count(), func.extract("epoch", func.min(recent.c.failed_at) + window - func.now()))
+    ).one()
+    if count >= limit.amount:
+        raise TooManyFailedLogins(retry_after=max(1, math.ceil(wait)))  # the request's end rolls back
+    insert_one = insert(LoginFailure).values(username_key=key, bucket=bucket).returning(LoginFailure.id)
+    reservation = session.execute(insert_one).scalar()
+    session.commit()
+    return reservation
 
 
 def weigh(reservation: int | None, cost: int) -> None:
@@ -64,18 +79,24 @@ def weigh(reservation: int | None, cost: int) -> None:
     if reservation is None or cost <= 1:
         return
     copies = (
-        select(LoginFailure.username_key, LoginFailure.failed_at)
+        select(LoginFailure.username_key, LoginFailure.failed_at, LoginFailure.bucket)
         .join(func.generate_series(2, cost).table_valued("copy"), true())
         .where(LoginFailure.id == reservation)
     )
-    with db.engine.begin() as connection:
-        connection.execute(insert(LoginFailure).from_select(["username_key", "failed_at"], copies))
+    db.session.execute(insert(LoginFailure).from_select(["username_key", "failed_at", "bucket"], copies))
+    db.session.commit()
 
 
 def forgive(reservation: int | None) -> None:
     """Take back a reserved failure: the attempt succeeded. Part of the caller's transaction."""
     if reservation is not None:
         db.session.execute(delete(LoginFailure).where(LoginFailure.id == reservation))
+
+
+def unlock(username: str) -> int:
+    """Forget every counted failure of `username` (strangers' and proven clients'); the caller commits."""
+    statement = delete(LoginFailure).where(LoginFailure.username_key == username_key(username))
+    return db.session.execute(statement.execution_options(synchronize_session=False)).rowcount
 
 
 def purge_failures() -> int:
@@ -86,3 +107,7 @@ def purge_failures() -> int:
     deleted = db.session.execute(delete(LoginFailure).where(old).execution_options(synchronize_session=False)).rowcount
     db.session.commit()
     return deleted
+
+
+def username_key(username: str) -> bytes:
+    return hashlib.sha256(username.lower().encode()).digest()

@@ -61,7 +61,11 @@ class LoginSession(db.Model):
 
 
 class LoginFailure(db.Model):
-    """A failed login (or one in progress: login_failures.reserve) for a username, by its SHA-256."""
+    """A failed login (or one in progress: login_failures.reserve) for a username, by its SHA-256.
+
+    `bucket` is whose allowance it drew on: None for strangers, else the
+    device or session that proved itself (login_failures.py).
+    """
 
     __tablename__ = "login_failures"
     __table_args__ = (Index("ix_login_failures_username_key_failed_at", "username_key", "failed_at"),)
@@ -69,3 +73,4 @@ class LoginFailure(db.Model):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     username_key: Mapped[bytes] = mapped_column(LargeBinary(32))
     failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    bucket: Mapped[uuid.UUID | None]

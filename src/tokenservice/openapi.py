@@ -23,7 +23,7 @@ TOKEN_SECURITY = [{"bearerAuth": []}, {"oauth2": []}]
 REGISTRATION_SECURITY = [{}, *TOKEN_SECURITY]
 
 # The statuses the routes document (each with ErrorSchema).
-DOCUMENTED_ERRORS = (400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503)
+DOCUMENTED_ERRORS = (400, 401, 403, 404, 405, 408, 409, 413, 415, 429, 500, 503)
 
 
 class Api(flask_smorest.Api):
@@ -91,8 +91,8 @@ def init_api(app: Flask) -> Api:
     return api
 
 
-# Any route can answer these: a body over 64 KiB (even on a GET), and a bug.
-EVERY_ROUTE_ERRORS = (413, 500)
+# Any route can answer these: a body too slow to arrive or over 64 KiB (even on a GET), and a bug.
+EVERY_ROUTE_ERRORS = (408, 413, 500)
 
 
 def errors(*statuses: int, **doc):

@@ -1,14 +1,18 @@
 """Password hashing and the password rules (README, "Endpoints": usernames and passwords)."""
 
+import contextlib
 import functools
 import gzip
 import os
-import sys
+import time
 from pathlib import Path
 
 import nacl.pwhash
 from nacl.exceptions import CryptPrefixError, InvalidkeyError
 from werkzeug.security import check_password_hash
+
+from .concurrency import under_gevent
+from .exceptions import HashingBusy
 
 # The one place the hashing cost is set: Argon2id at OWASP's minimum
 # (m = 19 MiB, t = 2, p = 1). Raising either re-hashes every user at their
@@ -39,17 +43,66 @@ COMMON_PASSWORDS_FILE = Path(__file__).with_name("data") / "common-passwords.txt
 # requests (README, "Running in production").
 HASH_THREADS = 1
 HASH_NICE = 10
+# How long a request admitted to a worker's hashing queue should wait, at
+# most, for its turn, and how many places the queue has at most. The places
+# follow what hashes take now (HASH_WAIT_SECONDS / the recent average,
+# waiting for a CPU included): about 30 ms each on an idle machine, ten
+# times that while a flood keeps the CPUs busy. Requests beyond them are
+# refused at once (HashingBusy: a 503 with Retry-After) instead of queueing
+# for seconds.
+HASH_WAIT_SECONDS = 1.0
+HASH_QUEUE = 16
+
+
+class Admission:
+    """Places in a worker's queue for the hashing thread: `turn()` takes one for a request, or refuses.
+
+    Only under gevent, where greenlets switch only when they wait: taking a
+    place needs no lock. Without an event loop (flask run, the CLI, the
+    tests' client) each request hashes in its own thread and nothing queues.
+    """
+
+    def __init__(self, *, wait: float, most: int, seconds_per_hash: float = 0.03):
+        self.wait, self.most = wait, most
+        self.seconds_per_hash = seconds_per_hash  # a running average (measured)
+        self.taken = 0
+
+    @property
+    def places(self) -> int:
+        return max(1, min(self.most, int(self.wait / self.seconds_per_hash)))
+
+    def measured(self, seconds: float) -> None:
+        """What one hash just took, from its start to its end (the hashing thread calls this)."""
+        self.seconds_per_hash += (seconds - self.seconds_per_hash) / 5
+
+    @contextlib.contextmanager
+    def turn(self):
+        if self.taken >= self.places:
+            raise HashingBusy()
+        self.taken += 1
+        try:
+            yield
+        finally:
+            self.taken -= 1
+
+
+_admission = Admission(wait=HASH_WAIT_SECONDS, most=HASH_QUEUE)
+
+
+@contextlib.contextmanager
+def hashing_turn():
+    """Hold a place in this worker's hashing queue for the whole of a request's password work, or refuse it."""
+    if not under_gevent():
+        yield
+        return
+    with _admission.turn():
+        yield
 
 
 def _off_the_event_loop(function, *args):
-    if not _under_gevent():
+    if not under_gevent():
         return function(*args)  # no event loop to keep free: flask run, the tests, the CLI
     return _hash_pool().apply(_niced, (function, *args))
-
-
-def _under_gevent() -> bool:
-    monkey = sys.modules.get("gevent.monkey")
-    return monkey is not None and monkey.is_module_patched("socket")
 
 
 @functools.cache
@@ -61,7 +114,11 @@ def _hash_pool():
 
 def _niced(function, *args):
     os.setpriority(os.PRIO_PROCESS, 0, HASH_NICE)  # on Linux, the calling thread only
-    return function(*args)
+    started = time.perf_counter()
+    try:
+        return function(*args)
+    finally:
+        _admission.measured(time.perf_counter() - started)
 
 
 # Argon2id is computed by libsodium (PyNaCl), not argon2-cffi: libsodium

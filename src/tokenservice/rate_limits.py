@@ -1,21 +1,30 @@
-"""The limit per client address on POST /token and POST /users (Flask-Limiter; README, "Abuse protection").
+"""Limits on attempts per client address and per account (Flask-Limiter; README, "Abuse protection").
 
-A route asks for the limit with `@per_address`, which also documents its
-429. `init_app` gives each app a Limiter of its own (storage, enabled and
-counts from its config, so several apps in one process never share them) and
-applies one shared TOKEN_RATE_LIMIT to every route so marked. The client's
-address is request.remote_addr, which ProxyFix sets from X-Forwarded-For for
-TRUSTED_PROXIES hops (create_app). Failed logins per username are counted
-apart, in PostgreSQL (login_failures.py).
+A route asks for TOKEN_RATE_LIMIT per address with `@per_address`, which also
+documents its 429. `init_app` gives each app a Limiter of its own (storage,
+enabled and counts from its config, so several apps in one process never
+share them) and applies one shared TOKEN_RATE_LIMIT to every route so
+marked. Limits that need the caller's account (a password change), or that
+apply only after the body is read (an open registration), are spent from the
+view with `spend`, in the same storage. The client's address is
+request.remote_addr, which proxies.py sets from X-Forwarded-For for
+TRUSTED_PROXIES hops. Failed logins per username are counted apart, in
+PostgreSQL (login_failures.py).
 """
 
 import functools
+import math
+import time
 
-from flask import Flask, request
+import limits
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from . import events
+from .exceptions import TooManyAttempts
 from .openapi import errors
 
 # One count for all marked routes: signing up and logging in draw on the same allowance.
@@ -40,6 +49,8 @@ def init_app(app: Flask) -> None:
     # Flask-Limiter's limits hold it weakly, and with RATELIMIT_ENABLED=false
     # it keeps no reference of its own on the app.
     app.extensions["rate_limiter"] = limiter
+    # Where `spend` counts while the storage (Redis) cannot be reached: in this process, as Flask-Limiter does.
+    app.extensions["rate_limiter_fallback"] = MovingWindowRateLimiter(MemoryStorage())
     shared = limiter.shared_limit(app.config["TOKEN_RATE_LIMIT"], scope=SCOPE)
     limited = set()
     for endpoint, view in list(app.view_functions.items()):
@@ -52,6 +63,32 @@ def init_app(app: Flask) -> None:
     for kind, registry in hooks.items():
         funcs = registry.get(None, [])
         funcs[registered[kind] :] = [_only_on(limited, hook, kind) for hook in funcs[registered[kind] :]]
+
+
+def spend(setting: str, **keys: str) -> None:
+    """Count one attempt against the limit in config[setting] for each key; refuse (TooManyAttempts) if any is spent.
+
+    `keys` name what is counted, e.g. account="7", address="203.0.113.9":
+    each has its own count. A count that is spent is not counted further;
+    the others are (hit() checks and counts in one step, so that requests
+    running at once cannot all pass).
+    """
+    config = current_app.config
+    if not config["RATELIMIT_ENABLED"]:
+        return
+    item = limits.parse(config[setting])
+    counts = [(config["RATELIMIT_KEY_PREFIX"], setting.lower(), name, value) for name, value in keys.items()]
+    try:
+        strategy = current_app.extensions["rate_limiter"].limiter
+        refused = [count for count in counts if not strategy.hit(item, *count)]
+    except Exception as error:  # the storage is unreachable: count in this process, rather than fail the request
+        current_app.logger.warning("rate limit storage unavailable, counting in this process: %s", type(error).__name__)
+        strategy = current_app.extensions["rate_limiter_fallback"]
+        refused = [count for count in counts if not strategy.hit(item, *count)]
+    if refused:
+        reset = max(strategy.get_window_stats(item, *count).reset_time for count in refused)
+        events.record("rate_limited", warning=True, limit=f"{setting}: {config[setting]}")
+        raise TooManyAttempts(retry_after=max(1, math.ceil(reset - time.time())))
 
 
 def _breached(limit) -> None:

@@ -3,12 +3,14 @@
 import functools
 import io
 import re
+import socket
 from itertools import accumulate
 
 from flask import Flask, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .exceptions import InvalidInput, UnsupportedMediaType
+from .concurrency import under_gevent
+from .exceptions import BodyTooSlow, InvalidInput, UnsupportedMediaType
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
@@ -42,15 +44,43 @@ def refuse_large_bodies() -> None:
         request.environ["wsgi.input"] = io.BytesIO(body)
 
 
-def receive_body() -> None:
-    """Receive the whole declared body before any view, or its guard, runs.
+# Seconds a declared body may take to arrive, once its headers have: plenty
+# for 64 KiB over a slow mobile link, and far less than a trickle needs.
+BODY_SECONDS = 10
 
-    A client may trickle its body as slowly as it likes; read later, after a
-    guard's query, the wait would hold a pooled database connection, and a few
-    dozen such clients would leave none for anyone else (/health included).
+
+def receive_body() -> None:
+    """Receive the whole declared body before any view, or its guard, runs, within BODY_SECONDS.
+
+    Read later, after a guard's query, a body trickled slowly would hold a
+    pooled database connection while it arrives. Read with no deadline, it
+    holds the connection's greenlet for as long as the client likes: a body
+    trickled a byte every few seconds was still being read after minutes, and
+    a couple of thousand of them stopped /health. Past the deadline the
+    answer is a 408 and the connection is closed.
     """
-    if request.content_length:
+    if not request.content_length:
+        return
+    if not under_gevent():  # flask run and the tests' client: no event loop to hold up
         request.get_data(cache=True)
+        return
+    import gevent
+
+    deadline = gevent.Timeout(BODY_SECONDS)
+    deadline.start()
+    try:
+        request.get_data(cache=True)
+    except gevent.Timeout as expired:
+        if expired is not deadline:
+            raise
+        # gunicorn would go on reading what is left of the body before a next
+        # request on this connection: end its reading side (the 408 still goes out).
+        connection = request.environ.get("gunicorn.socket")
+        if connection is not None:
+            connection.shutdown(socket.SHUT_RD)
+        raise BodyTooSlow() from None
+    finally:
+        deadline.close()
 
 
 def normalise_bearer_scheme() -> None:

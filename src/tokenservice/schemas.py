@@ -99,6 +99,13 @@ class TokenRequestSchema(Schema):
     username = fields.String()
     password = fields.String(load_only=True)
     refresh_token = fields.String(load_only=True, metadata={"description": "With grant_type=refresh_token."})
+    device_token = fields.String(
+        load_only=True,
+        metadata={
+            "description": "The device_token of an earlier successful login: this client's failed logins are "
+            "then counted apart from strangers', so their guesses cannot lock it out."
+        },
+    )
     # OAuth 2.0 clients (Swagger UI's Authorize among them) send these; ignored.
     scope = fields.String()
     client_id = fields.String()
@@ -112,6 +119,12 @@ class TokenResponseSchema(Schema):
     refresh_token = fields.String()
     token = fields.String(metadata={"description": "The access token again, under the classic snippet's name."})
     user_id = fields.Integer()
+    device_token = fields.String(
+        metadata={
+            "description": "Password logins only: send it back with later logins from this client (not a "
+            "credential; it opens no session)."
+        }
+    )
 
 
 class PasswordChangeSchema(Schema):

@@ -1,15 +1,20 @@
 """Users: registration, login checks, profile changes and administration, free of `request`."""
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError, InvalidRequestError
+from sqlalchemy.exc import IntegrityError
 
 from . import events, login_failures
+from .database import release_connection
+from .devices import Device
 from .exceptions import (
+    ChangedMeanwhile,
     InvalidCredentials,
     NoSuchUser,
     PasswordRefused,
+    SessionEnded,
     TooManyFailedLogins,
     UsernameTaken,
     WrongCurrentPassword,
@@ -22,6 +27,7 @@ from .passwords import (
     burn_hash_time,
     check_cost,
     hash_password,
+    hashing_turn,
     password_problem,
     verify_password,
 )
@@ -39,9 +45,11 @@ def find_user_by_username(username: str) -> User | None:
 
 def create_user(*, username: str, password: str, name: str | None = None, role: str = USER) -> User:
     """Add a user, or refuse (UsernameTaken); the caller has checked the password rules and commits."""
+    with hashing_turn():
+        password_hash = _hash_holding_no_connection(password)
     if find_user_by_username(username) is not None:
         raise UsernameTaken()
-    user = User(username=username, name=name, role=role, password_hash=hash_password(password))
+    user = User(username=username, name=name, role=role, password_hash=password_hash)
     try:
         # A concurrent registration of the same name fails here, on the
         # unique index; the savepoint keeps the caller's transaction usable.
@@ -55,50 +63,87 @@ def create_user(*, username: str, password: str, name: str | None = None, role: 
     return user
 
 
-def authenticate(*, username: str, password: str) -> User:
+def authenticate(*, username: str, password: str, device: Device | None = None) -> User:
     """The active user with these credentials, or InvalidCredentials.
 
     An unknown username costs the same hash work as a wrong password, and an
     inactive user gets the same answer as a wrong password. Past
     LOGIN_FAILURE_LIMIT failures, any username is refused (TooManyFailedLogins)
-    before its password is checked.
+    before its password is checked; a `device` of this user (its device
+    token) draws on an allowance of its own, which strangers cannot spend.
+    No database connection is held while the password is checked.
     """
-    try:
-        reservation = login_failures.reserve(username)
-    except TooManyFailedLogins:
+    with hashing_turn():
         user = find_user_by_username(username)
-        events.record("login_throttled", warning=True, user_id=user and user.id)
-        raise
-    user = find_user_by_username(username)
-    if user is None:
-        burn_hash_time(password)
-        events.record("login_failed", warning=True, user_id=None, reason="unknown_username")
-        raise InvalidCredentials()
-    checked_hash = user.password_hash
-    matches, outdated = verify_password(checked_hash, password)
-    if not matches:
+        user_id, stored_hash = (user.id, user.password_hash) if user is not None else (None, None)
+        proven = device is not None and device.user_id == user_id
+        try:
+            reservation = login_failures.reserve(username, bucket=device.device_id if proven else None)
+        except TooManyFailedLogins:
+            events.record("login_throttled", warning=True, user_id=user_id)
+            raise
+        if user is None:
+            release_connection()
+            burn_hash_time(password)
+            events.record("login_failed", warning=True, user_id=None, reason="unknown_username")
+            raise InvalidCredentials()
+        checked = _check_then_lock(user_id, stored_hash, password)
+    if not checked.matches:
         # A wrong guess at a legacy hash took several Argon2id checks' time: it counts as that many.
-        login_failures.weigh(reservation, check_cost(checked_hash))
-        events.record("login_failed", warning=True, user_id=user.id, reason="wrong_password")
+        login_failures.weigh(reservation, check_cost(checked.stored_hash))
+        events.record("login_failed", warning=True, user_id=user_id, reason="wrong_password")
         raise InvalidCredentials()
-    # Hashing takes a while, so read the row again, locked until the caller
-    # commits: a password change, deactivation or deletion that committed
-    # meanwhile wins, and one that comes later waits for this login (and
-    # then ends the session it opens).
-    try:
-        db.session.refresh(user, with_for_update=True)
-    except InvalidRequestError:  # deleted meanwhile
-        raise InvalidCredentials() from None
-    if user.password_hash != checked_hash:  # changed, or re-hashed by a concurrent login
-        matches, outdated = verify_password(user.password_hash, password)
-    if not matches or not user.is_active:
-        reason = "wrong_password" if not matches else "inactive"
-        events.record("login_failed", warning=True, user_id=user.id, reason=reason)
+    if checked.user is None:  # deleted meanwhile
         raise InvalidCredentials()
-    if outdated:
-        user.password_hash = hash_password(password)
+    if not checked.user.is_active:
+        events.record("login_failed", warning=True, user_id=user_id, reason="inactive")
+        raise InvalidCredentials()
+    if checked.new_hash is not None:
+        checked.user.password_hash = checked.new_hash
     login_failures.forgive(reservation)
-    return user
+    return checked.user
+
+
+# How many times a password is checked against a hash that keeps changing meanwhile.
+CHECKS = 3
+
+
+@dataclass(frozen=True)
+class _Checked:
+    matches: bool
+    stored_hash: str  # the hash the password was last checked against
+    user: User | None = None  # the row, locked until the caller's commit; None if deleted meanwhile
+    new_hash: str | None = None  # of `replacement`, or the password again when the stored hash is outdated
+
+
+def _check_then_lock(user_id: int, stored_hash: str, password: str, *, replacement: str | None = None) -> _Checked:
+    """Check `password` against `stored_hash` holding no connection, then lock the user's row, unless it changed.
+
+    Hashing takes a while, so the row is read again, locked until the caller
+    commits: a password change, deactivation or deletion that committed
+    meanwhile wins, and one that comes later waits for this request (a login
+    then ends the session it opens). Whatever is to be stored (`replacement`
+    hashed, or a re-hash of an outdated hash) is hashed before the lock. If
+    the hash changed meanwhile (a password change, or a concurrent login's
+    re-hash), the new one is checked; after CHECKS changes, ChangedMeanwhile.
+    """
+    for _ in range(CHECKS):
+        release_connection()
+        matches, outdated = verify_password(stored_hash, password)
+        if not matches:
+            return _Checked(False, stored_hash)
+        to_store = replacement if replacement is not None else password if outdated else None
+        new_hash = hash_password(to_store) if to_store is not None else None
+        user = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
+        if user is None or user.password_hash == stored_hash:
+            return _Checked(True, stored_hash, user, new_hash)
+        stored_hash = user.password_hash
+    raise ChangedMeanwhile()
+
+
+def _hash_holding_no_connection(password: str) -> str:
+    release_connection()
+    return hash_password(password)
 
 
 def update_profile(*, user: User, changes: dict) -> User:
@@ -112,20 +157,28 @@ def update_profile(*, user: User, changes: dict) -> User:
 def change_password(*, user: User, current: str, new: str, keep: uuid.UUID) -> None:
     """Set a new password after checking the current one, and end every session but `keep`; the caller commits.
 
-    A wrong current password counts as a failed login (LOGIN_FAILURE_LIMIT).
+    A wrong current password counts as a failed login (LOGIN_FAILURE_LIMIT),
+    in the allowance of the session `keep`: strangers who spent the
+    username's cannot stop its owner, and a stolen token still guesses slowly.
+    No database connection is held while the passwords are hashed.
     """
     problem = password_problem(new, username=user.username)
     if problem:
         raise PasswordRefused("The new password is refused.", fields={"new_password": problem})
-    reservation = login_failures.reserve(user.username)
-    if not verify_password(user.password_hash, current)[0]:
-        login_failures.weigh(reservation, check_cost(user.password_hash))  # as for a login
+    user_id, stored_hash = user.id, user.password_hash
+    with hashing_turn():
+        reservation = login_failures.reserve(user.username, bucket=keep)
+        checked = _check_then_lock(user_id, stored_hash, current, replacement=new)
+    if not checked.matches:
+        login_failures.weigh(reservation, check_cost(checked.stored_hash))  # as for a login
         raise WrongCurrentPassword()
+    if checked.user is None:  # deleted meanwhile
+        raise SessionEnded()
     login_failures.forgive(reservation)
-    user.password_hash = hash_password(new)
+    checked.user.password_hash = checked.new_hash
     db.session.flush()  # the row before the sessions: see update_user
-    ended = end_sessions(user_id=user.id, keep=keep)
-    events.record("sessions_ended", user_id=user.id, sessions=ended, changed=["password"], by_owner=True)
+    ended = end_sessions(user_id=user_id, keep=keep)
+    events.record("sessions_ended", user_id=user_id, sessions=ended, changed=["password"], by_owner=True)
 
 
 def list_users(
@@ -161,10 +214,17 @@ def update_user(*, user: User, changes: dict) -> User:
     Deactivating a user, or changing their role or password, ends their
     sessions, so that their tokens stop (and new ones carry the new role).
     """
+    new_hash = None
     if "password" in changes:
         problem = password_problem(changes["password"], username=user.username)
         if problem:
             raise PasswordRefused("The password is refused.", fields={"password": problem})
+        user_id = user.id
+        with hashing_turn():
+            new_hash = _hash_holding_no_connection(changes["password"])
+        user = db.session.get(User, user_id)
+        if user is None:  # deleted meanwhile
+            raise NoSuchUser()
     if not is_active_admin(changes.get("role", user.role), changes.get("is_active", user.is_active)):
         ensure_another_admin_remains(user)
     ends_sessions = (
@@ -173,8 +233,8 @@ def update_user(*, user: User, changes: dict) -> User:
         or "password" in changes
     )
     previous_role = user.role
-    if "password" in changes:
-        user.password_hash = hash_password(changes["password"])
+    if new_hash is not None:
+        user.password_hash = new_hash
     for field in ("name", "role", "is_active"):
         if field in changes:
             setattr(user, field, changes[field])

@@ -1,9 +1,11 @@
+from flask import request
 from flask_jwt_extended import current_user, get_jwt, get_jwt_identity
 
 from ..claims import read_claims
 from ..extensions import db
 from ..guards import ACCESS_TOKEN
 from ..openapi import Blueprint, errors
+from ..rate_limits import spend
 from ..request_checks import JSON, accepts
 from ..schemas import PasswordChangeSchema, ProfileUpdateSchema, ProtectedSchema, UserSchema
 from ..users import change_password, update_profile
@@ -37,6 +39,7 @@ def update_me(changes):
 @bp.response(204)
 def change_my_password(data):
     """Change the caller's password; every other session of theirs ends."""
+    spend("PASSWORD_CHANGE_RATE_LIMIT", account=get_jwt_identity(), address=request.remote_addr)
     change_password(
         user=current_user,
         current=data["current_password"],

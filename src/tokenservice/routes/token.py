@@ -2,6 +2,7 @@ from flask import request
 from flask_jwt_extended import decode_token, get_jwt
 
 from .. import logs
+from ..devices import device_for_login, device_token, read_device_token
 from ..exceptions import InvalidInput, UnsupportedGrantType
 from ..extensions import db
 from ..guards import ANYONE, REFRESH_TOKEN
@@ -47,12 +48,15 @@ def create_token(data):
     if data["grant_type"] != "password":
         raise UnsupportedGrantType()
     username, password = _credentials(data)
-    user = authenticate(username=username, password=password)
+    presented = read_device_token(data.get("device_token"))
+    user = authenticate(username=username, password=password, device=presented)
     logs.identify(user.id)
     login_session = start_session(user=user)
     tokens = issue_tokens(user=user, login_session=login_session, fresh=True)
     db.session.commit()
     send_token_cookies(tokens)
+    # Sent back at the next login, it counts that client's failed logins apart from strangers' (devices.py).
+    tokens["device_token"] = device_token(device_for_login(presented, user.id))
     return tokens, NO_STORE
 
 

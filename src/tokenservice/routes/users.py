@@ -1,9 +1,10 @@
+from flask import current_app, request
 from marshmallow import RAISE
 
 from ..extensions import db
 from ..guards import ADMIN, REGISTRATION, require_admin_caller
 from ..openapi import Blueprint, errors
-from ..rate_limits import per_address
+from ..rate_limits import per_address, spend
 from ..request_checks import JSON, accepts
 from ..schemas import NewUserSchema, UserListQuerySchema, UserListSchema, UserSchema, UserUpdateSchema
 from ..users import create_user, delete_user, get_user, list_users, update_user
@@ -23,6 +24,8 @@ def register(data):
         # Anyone but an admin, with a token or without, gets a 403. (An open
         # registration without `role` never looks at the token.)
         require_admin_caller("Only an admin may set a role.")
+    elif current_app.config["ALLOW_REGISTRATION"]:  # a sign-up: anyone may send it, and it costs a hash
+        spend("REGISTRATION_RATE_LIMIT", address=request.remote_addr)
     user = create_user(**data)
     db.session.commit()
     return user, {"Location": f"/users/{user.id}"}
