@@ -3,9 +3,9 @@
 import pytest
 from helpers import PASSWORD, assert_refused
 
-# What a login sets in cookie mode: the access cookie, the refresh cookie for
-# /token/refresh and its copy for /logout, and the two CSRF cookies.
-LOGIN_COOKIES = 5
+# What a login sets in cookie mode: the access and refresh cookies, and the two CSRF cookies.
+LOGIN_COOKIES = 4
+TOKEN_COOKIES = ("access_token_cookie", "refresh_token_cookie")
 
 
 @pytest.fixture
@@ -47,9 +47,7 @@ def test_login_sets_httponly_token_cookies_and_readable_csrf_cookies(signed_in):
     access = named(response, "access_token_cookie")
     refresh = named(response, "refresh_token_cookie")
     assert len(access) == 1 and "HttpOnly" in access[0] and "Path=/;" in access[0] and "SameSite=Lax" in access[0]
-    assert len(refresh) == 2
-    assert sorted(path_of(c) for c in refresh) == ["Path=/logout", "Path=/token/refresh"]
-    assert all("HttpOnly" in c for c in refresh)
+    assert len(refresh) == 1 and path_of(refresh[0]) == "Path=/" and "HttpOnly" in refresh[0]
     csrf_cookies = [c for c in cookies if c.startswith("csrf_")]
     assert len(csrf_cookies) == 2 and not any("HttpOnly" in c for c in csrf_cookies)
     assert response.json["access_token"]  # the JSON answer is unchanged
@@ -64,6 +62,16 @@ def test_production_cookies_are_secure(make_app, auth):
     assert len(cookies) == LOGIN_COOKIES
     for cookie in cookies:
         assert "Secure" in cookie and "SameSite=Strict" in cookie
+        # __Host-: a browser takes it only host-only, Secure, at Path=/, so no sibling can toss one in.
+        assert cookie.startswith("__Host-") and path_of(cookie) == "Path=/" and "Domain=" not in cookie
+    assert sorted(header.split("=", 1)[0] for header in cookies) == [
+        "__Host-access_token_cookie",
+        "__Host-csrf_access_token",
+        "__Host-csrf_refresh_token",
+        "__Host-refresh_token_cookie",
+    ]
+    client.set_cookie("__Host-access_token_cookie", response.json["access_token"])
+    assert client.get("/me").json["username"] == "alice"
 
 
 def test_a_cookie_authenticates_a_read(signed_in):
@@ -111,7 +119,7 @@ def test_logout_by_cookie_needs_csrf_ends_the_session_and_clears_the_cookies(sig
     cleared = set_cookies(response)
     for name in ("access_token_cookie", "refresh_token_cookie", "csrf_access_token", "csrf_refresh_token"):
         assert "Expires=Thu, 01 Jan 1970" in cleared[name] or "Max-Age=0" in cleared[name]
-    # Every cookie the login set is cleared, both refresh cookies included.
+    # Every cookie the login set is cleared.
     headers = response.headers.getlist("Set-Cookie")
     assert len(headers) == LOGIN_COOKIES
     assert all("Expires=Thu, 01 Jan 1970" in header or "Max-Age=0" in header for header in headers)
@@ -184,9 +192,7 @@ def test_a_bearer_refresh_still_sets_cookies(cookie_app, auth):
 def test_cookies_last_as_long_as_their_tokens(signed_in):
     _, response = signed_in
     assert "Max-Age=900" in set_cookies(response)["access_token_cookie"]
-    refresh = named(response, "refresh_token_cookie")
-    assert len(refresh) == 2
-    assert all("Max-Age=2592000" in header for header in refresh)
+    assert "Max-Age=2592000" in set_cookies(response)["refresh_token_cookie"]
 
 
 def test_a_refused_logout_still_clears_the_cookies(signed_in, cookie_app, auth):
@@ -200,3 +206,26 @@ def test_a_refused_logout_still_clears_the_cookies(signed_in, cookie_app, auth):
     assert_refused(response)
     assert "access_token_cookie" in set_cookies(response)
     assert client.get_cookie("access_token_cookie") is None
+
+
+@pytest.mark.parametrize("name", TOKEN_COOKIES)
+def test_a_token_cookie_sent_twice_is_refused_and_ours_are_cleared(signed_in, cookie_app, auth, name):
+    """Cookie tossing: a page on another port, or a sibling subdomain, set its own cookie of the same name."""
+    client, _ = signed_in
+    auth.add_user("mallory")
+    attackers = auth.login("mallory", client=cookie_app.test_client())
+    theirs = attackers.access_token if name == "access_token_cookie" else attackers.refresh_token
+    ours = client.get_cookie(name).value
+    # The browser sends the more specific path first: the attacker's, set for path=/me.
+    tossed = {
+        "Cookie": f"{name}={theirs}; {name}={ours}; csrf_access_token={client.get_cookie('csrf_access_token').value}"
+    }
+    browser = cookie_app.test_client(use_cookies=False)  # sends exactly the Cookie header given
+    for method, path in (("GET", "/me"), ("PATCH", "/me"), ("POST", "/logout"), ("POST", "/token/refresh")):
+        response = browser.open(path, method=method, json={"name": "x"} if method == "PATCH" else None, headers=tossed)
+        assert_refused(response)
+        assert "twice" in response.json["message"]
+        cleared = set_cookies(response)
+        assert all("Max-Age=0" in cleared[cookie] or "1970" in cleared[cookie] for cookie in TOKEN_COOKIES)
+    assert client.get("/me", headers={"Authorization": f"Bearer {attackers.access_token}"}).json["name"] is None
+    assert browser.get("/health", headers=tossed).status_code == 200  # a route that reads no token is not affected

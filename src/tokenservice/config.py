@@ -96,10 +96,23 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
         "JWT_CSRF_IN_COOKIES": True,
         "JWT_COOKIE_SECURE": cookie_secure,
         "JWT_COOKIE_SAMESITE": samesite,
+        # Cookies that a page of another port or a sibling subdomain cannot
+        # overwrite or shadow (cookie tossing): with Secure, each name carries
+        # the __Host- prefix, which browsers accept only host-only, Secure, at
+        # Path=/ (so the refresh cookie goes to every path too); without it,
+        # tokens.py refuses a request carrying a token cookie twice. No
+        # Domain: cookie mode needs the SPA and the API on one host.
+        **{
+            setting: ("__Host-" if cookie_secure else "") + name
+            for setting, name in (
+                ("JWT_ACCESS_COOKIE_NAME", "access_token_cookie"),
+                ("JWT_REFRESH_COOKIE_NAME", "refresh_token_cookie"),
+                ("JWT_ACCESS_CSRF_COOKIE_NAME", "csrf_access_token"),
+                ("JWT_REFRESH_CSRF_COOKIE_NAME", "csrf_refresh_token"),
+            )
+        },
         "JWT_ACCESS_COOKIE_PATH": "/",
-        # The refresh cookie goes only where it is used (tokens.py adds a copy for /logout).
-        "JWT_REFRESH_COOKIE_PATH": "/token/refresh",
-        # The CSRF cookies stay readable by the page's script everywhere.
+        "JWT_REFRESH_COOKIE_PATH": "/",
         "JWT_ACCESS_CSRF_COOKIE_PATH": "/",
         "JWT_REFRESH_CSRF_COOKIE_PATH": "/",
         # Exact origins allowed to call the API from a browser (cors.py).

@@ -19,7 +19,7 @@ from jwt import ExpiredSignatureError
 
 from .openapi import REGISTRATION_SECURITY, TOKEN_SECURITY, errors
 from .roles import require_admin
-from .tokens import cookie_mode
+from .tokens import cookie_mode, refuse_tossed_cookies
 
 # Flask-JWT-Extended's default JWT_CSRF_METHODS: in cookie mode, these need
 # the CSRF header (403 csrf_failed).
@@ -38,6 +38,8 @@ class Guard:
 
     def protect(self, view: Callable, *, methods: list[str]) -> Callable:
         guarded = self.enforce(view) if self.enforce else view
+        if self.reads_token:
+            guarded = _one_cookie_each(guarded)
         statuses = set(self.errors)
         if self.reads_token and CSRF_METHODS & set(methods):
             statuses.add(403)
@@ -47,6 +49,15 @@ class Guard:
         guarded = errors(*statuses, **doc)(guarded)
         guarded.guard = self  # for the tests that try to get past every route's guard
         return guarded
+
+
+def _one_cookie_each(view):
+    @functools.wraps(view)
+    def one_cookie_each(*args, **kwargs):
+        refuse_tossed_cookies()  # before any token is read
+        return view(*args, **kwargs)
+
+    return one_cookie_each
 
 
 def _admin_only(view):

@@ -11,6 +11,7 @@ from flask_jwt_extended import (
 )
 
 from .claims import read_claims
+from .exceptions import InvalidToken
 from .models import LoginSession, User
 from .sessions import find_live_user
 
@@ -50,23 +51,17 @@ def send_token_cookies(tokens: dict) -> None:
 
     Only for requests that a cross-site form cannot make (_not_a_form_post):
     a form posting an attacker's credentials from another site must not log
-    the victim's browser in (login CSRF).
-
-    The refresh cookie goes to the refresh route (Flask-JWT-Extended's path)
-    and, as a copy, to /logout, so that logout can end a session whose
-    access cookie is gone.
+    the victim's browser in (login CSRF). Their names and paths: config.py.
     """
     if not cookie_mode() or not _not_a_form_post():
         return
 
     @after_this_request
     def set_cookies(response):
-        config = current_app.config
         # Cookies that expire with their tokens, not with the browser window.
-        refresh_seconds = int(config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds())
+        refresh_seconds = int(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds())
         set_access_cookies(response, tokens["access_token"], max_age=tokens["expires_in"])
         set_refresh_cookies(response, tokens["refresh_token"], max_age=refresh_seconds)
-        response.set_cookie(value=tokens["refresh_token"], max_age=refresh_seconds, **_logout_refresh_cookie())
         return response
 
 
@@ -91,21 +86,26 @@ def clear_token_cookies() -> None:
     @after_this_request
     def clear_cookies(response):
         unset_jwt_cookies(response)
-        response.delete_cookie(**_logout_refresh_cookie())
         return response
 
 
-def _logout_refresh_cookie() -> dict:
-    """The copy of the refresh cookie that goes to /logout (Flask-JWT-Extended knows one path)."""
+def refuse_tossed_cookies() -> None:
+    """In cookie mode, refuse (InvalidToken) a request that carries a token cookie twice, and clear ours.
+
+    A page on another port of this host, or on a sibling subdomain, can set
+    a cookie of the same name for a narrower path (or the parent domain): the
+    browser then sends both, its own first, and Flask-JWT-Extended would use
+    the attacker's. The __Host- names (config.py) stop this where cookies
+    are Secure; this refusal covers the rest. Clearing ours signs the browser
+    out rather than leaving it half in the attacker's session.
+    """
+    if not cookie_mode():
+        return
     config = current_app.config
-    return {
-        "key": config["JWT_REFRESH_COOKIE_NAME"],
-        "path": "/logout",
-        "domain": config["JWT_COOKIE_DOMAIN"],
-        "secure": config["JWT_COOKIE_SECURE"],
-        "httponly": True,
-        "samesite": config["JWT_COOKIE_SAMESITE"],
-    }
+    names = (config["JWT_ACCESS_COOKIE_NAME"], config["JWT_REFRESH_COOKIE_NAME"])
+    if any(len(request.cookies.getlist(name)) > 1 for name in names):
+        clear_token_cookies()
+        raise InvalidToken("The request carries a token cookie twice: another site set one. Log in again.")
 
 
 def register_token_loaders(jwt: JWTManager) -> None:
