@@ -28,7 +28,8 @@ timeout = 25
 graceful_timeout = 20
 # What gunicorn itself refuses before the app sees a request (its defaults,
 # stated): a request line over 4094 bytes is a 414, more than 100 header
-# fields or one over 8190 bytes a 400 (README, "Running in production").
+# fields or one over 8190 bytes a 431, in gunicorn's own HTML (README,
+# "Running in production").
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190

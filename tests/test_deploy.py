@@ -48,8 +48,26 @@ def test_release_twice_then_web_serves_the_api(heroku_url):
         assert call(port, "POST", "/users", credentials)[0] == 201
         status, tokens = call(port, "POST", "/token", credentials)
         assert status == 200 and tokens["token_type"] == "Bearer"
+        refused_by_gunicorn = {
+            "a request line over 4,094 bytes": b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            "101 header fields": b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(101)) + b"\r\n",
+            "a header over 8,190 bytes": b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
+        }
+        answers = {case: first_line(port, raw) for case, raw in refused_by_gunicorn.items()}
+    # As the README's "Running in production" gives them: gunicorn's own answers, before the app sees the request.
+    assert answers == {
+        "a request line over 4,094 bytes": b"HTTP/1.1 414 URI Too Long",
+        "101 header fields": b"HTTP/1.1 431 Request Header Fields Too Large",
+        "a header over 8,190 bytes": b"HTTP/1.1 431 Request Header Fields Too Large",
+    }
     assert "Booting worker" in output[0]
     assert f"Listening at: http://0.0.0.0:{port}" in output[0]
+
+
+def first_line(port: int, raw: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(raw)
+        return sock.recv(4096).split(b"\r\n", 1)[0]
 
 
 def test_web_refuses_a_short_secret_in_production(heroku_url):
