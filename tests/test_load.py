@@ -1,5 +1,8 @@
 """A bounded burst of mixed traffic against the Procfile's web command: no 5xx, no user or session lost.
 
+The one 503 allowed is the hashing queue's (a login or a sign-up beyond
+what a worker can hash within about a second), which a client retries.
+
 16 clients for 15 seconds, each registering a user of its own, then looping
 over logging in, reading /me, refreshing and reading again. Run it alone to
 see the figures: pytest tests/test_load.py -s
@@ -46,7 +49,10 @@ def test_a_burst_loses_nothing(served, app):
 
     def client(index):
         credentials = {"username": f"load{index:02d}", "password": PASSWORD}
-        if timed("register", "POST", "/users", credentials)[0] == 201:
+        status = 503
+        while status == 503 and time.monotonic() < deadline:  # shed by the hashing queue: try again
+            status = timed("register", "POST", "/users", credentials)[0]
+        if status == 201:
             registered.append(credentials["username"])
         while time.monotonic() < deadline:
             status, tokens = timed("login", "POST", "/token", credentials)
@@ -73,8 +79,9 @@ def test_a_burst_loses_nothing(served, app):
             f"{kind:8} {len(times):6} requests {len(times) / elapsed:7.1f}/s  "
             f"p50 {statistics.median(times) * 1000:6.1f} ms  p99 {p99 * 1000:6.1f} ms  {dict(statuses[kind])}"
         )
-    assert not [status for counts in statuses.values() for status in counts if status >= 500]
-    assert {status for counts in statuses.values() for status in counts} == {200, 201}
+    assert set(statuses["read"]) == set(statuses["refresh"]) == {200}
+    assert set(statuses["register"]) - {503} == {201}
+    assert set(statuses["login"]) - {503} == {200}
     assert len(registered) == CLIENTS
     with app.app_context():
         users = db.session.execute(text("SELECT username FROM load_check.users")).scalars().all()

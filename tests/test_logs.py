@@ -117,6 +117,7 @@ def test_no_secret_in_any_line_and_one_json_line_per_request(heroku_url, app):
         heroku_url,
         LOGIN_FAILURE_LIMIT=f"{LOGIN_FAILURES} per hour",
         TOKEN_RATE_LIMIT=f"{ATTEMPTS} per hour",
+        REGISTRATION_RATE_LIMIT="1000 per hour",  # TOKEN_RATE_LIMIT is the one that refuses here
         WEB_CONCURRENCY=str(WORKERS),
     )
     assert run(f"flask users create root --role admin --password '{PASSWORD}'", env).returncode == 0

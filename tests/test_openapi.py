@@ -60,6 +60,7 @@ def test_errors_are_documented_with_the_error_schema(document):
         "FORBIDDEN",
         "NOT_FOUND",
         "METHOD_NOT_ALLOWED",
+        "REQUEST_TIMEOUT",
         "CONFLICT",
         "REQUEST_ENTITY_TOO_LARGE",
         "UNSUPPORTED_MEDIA_TYPE",
@@ -70,7 +71,7 @@ def test_errors_are_documented_with_the_error_schema(document):
     for name, response in responses.items():
         assert response["content"]["application/json"]["schema"] == error_ref, name
     guarded = document["paths"]["/users/{user_id}"]["delete"]["responses"]
-    assert set(guarded) == {"204", "401", "403", "404", "409", "413", "500", "503"}
+    assert set(guarded) == {"204", "401", "403", "404", "408", "409", "413", "500", "503"}
 
 
 def test_docs_page_is_served_from_the_service(client):

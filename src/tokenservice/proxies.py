@@ -27,19 +27,19 @@ def init_app(app: Flask) -> None:
 def _only_ip_addresses(wsgi_app):
     warned = False
 
-    def believe_only_ip_addresses(environ, start_response):
+    def believe_only_ip_addresses(env, start_response):  # the WSGI environ
         nonlocal warned
         # ProxyFix keeps what it replaced here (documented), and has just set REMOTE_ADDR.
-        original = environ["werkzeug.proxy_fix.orig"]["REMOTE_ADDR"]
-        if environ.get("REMOTE_ADDR") != original and not _is_ip_address(environ.get("REMOTE_ADDR")):
-            environ["REMOTE_ADDR"] = original
+        original = env["werkzeug.proxy_fix.orig"]["REMOTE_ADDR"]
+        if env.get("REMOTE_ADDR") != original and not _is_ip_address(env.get("REMOTE_ADDR")):
+            env["REMOTE_ADDR"] = original
             if not warned:
                 warned = True
                 log.warning(
                     "X-Forwarded-For held a value that is not an IP address: it was ignored, and such requests "
                     "count as coming from the connection's own address (is TRUSTED_PROXIES right?)"
                 )
-        return wsgi_app(environ, start_response)
+        return wsgi_app(env, start_response)
 
     return believe_only_ip_addresses
 

@@ -148,15 +148,15 @@ def wrk(url: str, mode: str, lines: list[str], seconds: int, connections: int) -
     return run
 
 
-def results(run: subprocess.Popen) -> dict:
-    """requests/s, p50 and p99 in ms of a wrk run; every answer must have been a 2xx."""
+def results(run: subprocess.Popen, *, all_2xx: bool = True) -> dict:
+    """requests/s, p50 and p99 in ms of a wrk run; every answer must have been a 2xx, unless not `all_2xx`."""
     output, _ = run.communicate(timeout=120)
     os.unlink(run.lines_file)
     try:
         figures = json.loads(output.strip().splitlines()[-1])
     except (IndexError, ValueError):
         raise SystemExit(f"{run.args} printed no results:\n{output}") from None
-    if run.returncode or figures["failed"]:
+    if run.returncode or (all_2xx and figures["failed"]):
         raise SystemExit(f"{run.args}: {figures['failed']} of {figures['requests']} requests failed")
     figures["rate"] = figures["requests"] / figures["seconds"]
     return figures
@@ -259,7 +259,8 @@ def main() -> None:
             flood = wrk(ours.url("/token"), "login", [PASSWORD, *usernames], args.seconds + 2, FLOOD_CONNECTIONS)
             time.sleep(1)
             flooded.append(measure(ours.url("/protected"), "bearer", access, args.seconds, args.connections))
-            results(flood)
+            # The flood only keeps the hashing threads busy: what they cannot hash soon is a 503 by design.
+            results(flood, all_2xx=False)
         # wrk has stopped, but logins it queued may still be hashing, each
         # with its 19 MiB: memory after load is read once they are done.
         time.sleep(2)
