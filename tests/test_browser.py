@@ -18,7 +18,10 @@ from urllib.parse import quote
 
 import pytest
 from helpers import PASSWORD, ROOT, claims_of, forge, now
+from sqlalchemy import func, select
 from werkzeug.serving import make_server
+
+from tokenservice.models import LoginFailure
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DEMO_DIR = ROOT / "src" / "tokenservice" / "static" / "demo"
@@ -546,36 +549,59 @@ class _BasicAuthGate(http.server.BaseHTTPRequestHandler):
 
 
 ATTACK_PAGE = """<!doctype html><title>A page with a form</title>
-<form method="post" action="{gate}/token">
-  <input name="username" value="mallory"><input name="password" value="{password}">
-</form>
+<form method="post" action="{gate}/token">{fields}</form>
 <script>document.forms[0].submit()</script>"""
+CREDENTIALS = '<input name="username" value="mallory"><input name="password" value="{password}">'
 
 
-def test_a_cross_site_form_behind_a_basic_auth_gate_cannot_log_the_browser_in(browser, make_app, auth, tmp_path):
-    """Login CSRF: the browser adds the gate's cached Basic credentials to the attacker's form post."""
-    auth.add_user("mallory")
-    api = Server(app=make_app(JWT_TOKEN_LOCATION="headers,cookies", JWT_COOKIE_SECURE="false"))
+@pytest.fixture
+def behind_a_gate(browser, make_app, tmp_path):
+    """serve(page) -> (page in a browser signed in to a Basic-auth gate, the gate, the URL it posts to).
+
+    The service runs in cookie mode with every limit on behind the gate; the
+    attacker's page, served from another site, posts a form through it.
+    """
+    api = Server(
+        app=make_app(JWT_TOKEN_LOCATION="headers,cookies", JWT_COOKIE_SECURE="false", RATELIMIT_ENABLED="true")
+    )
     handler = type("Gate", (_BasicAuthGate,), {"upstream": api.url.removeprefix("http://")})
     gate = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     gate.forwarded = []
     threading.Thread(target=gate.serve_forever, daemon=True).start()
     gate_url = f"http://127.0.0.1:{gate.server_port}"
-    (tmp_path / "attack.html").write_text(ATTACK_PAGE.format(gate=gate_url, password=PASSWORD))
     attacker = Server(directory=tmp_path)
     context = browser.new_context(http_credentials={"username": "staff", "password": "gate"})
-    try:
+
+    def serve(fields: str):
+        (tmp_path / "attack.html").write_text(ATTACK_PAGE.format(gate=gate_url, fields=fields))
         page = context.new_page()
         assert page.goto(gate_url + "/health").status == 200  # the person signs in to the gate
         with page.expect_response(lambda response: response.url == gate_url + "/token") as posted:
             page.goto(attacker.url.replace("127.0.0.1", "localhost") + "/attack.html")
-        assert posted.value.status == 200  # mallory's tokens, as JSON
-        # The form post reached the service with the gate's credentials, added by the browser itself.
-        assert ("POST", "/token", _BasicAuthGate.credentials) in gate.forwarded
-        assert [cookie["name"] for cookie in context.cookies(gate_url)] == []
-    finally:
-        context.close()
-        gate.shutdown()
-        gate.server_close()
-        attacker.stop()
-        api.stop()
+        return posted.value, gate, context.cookies(gate_url)
+
+    yield serve
+    context.close()
+    gate.shutdown()
+    gate.server_close()
+    attacker.stop()
+    api.stop()
+
+
+def test_a_cross_site_form_behind_a_basic_auth_gate_cannot_log_the_browser_in(behind_a_gate, auth):
+    """Login CSRF: the browser adds the gate's cached Basic credentials to the attacker's form post."""
+    auth.add_user("mallory")
+    posted, gate, cookies = behind_a_gate(CREDENTIALS.format(password=PASSWORD))
+    assert posted.status == 200  # mallory's tokens, as JSON
+    # The form post reached the service with the gate's credentials, added by the browser itself.
+    assert ("POST", "/token", _BasicAuthGate.credentials) in gate.forwarded
+    assert [cookie["name"] for cookie in cookies] == []
+
+
+def test_a_form_post_without_credentials_behind_a_gate_is_no_login_as_the_gates_user(behind_a_gate, auth, database):
+    """The browser's Basic header (the gate's staff:gate) is not taken as credentials for a form post."""
+    auth.add_user("staff")  # a user of the service who happens to share the gate's username
+    posted, gate, _ = behind_a_gate('<input name="grant_type" value="password">')
+    assert ("POST", "/token", _BasicAuthGate.credentials) in gate.forwarded
+    assert posted.status == 400 and set(posted.json()["fields"]) == {"username", "password"}
+    assert database.scalar(select(func.count()).select_from(LoginFailure)) == 0
