@@ -5,12 +5,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from helpers import ACCESS_CLAIMS, LOGIN_FIELDS, PASSWORD, assert_error, basic, bearer, claims_of, record_argon2_checks
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from werkzeug.security import generate_password_hash
 
 from tokenservice import users as users_module
 from tokenservice.extensions import db
 from tokenservice.models import LoginFailure, User
+from tokenservice.passwords import hash_password
 from tokenservice.routes import token as token_routes
 
 LEGACY_PASSWORD = "legacy password 1"
@@ -275,3 +276,52 @@ def test_a_login_in_progress_cannot_outlive_a_later_password_change(app, auth, a
     assert change.status_code == 204
     assert new_login.status_code == 200
     assert app.test_client().get("/me", headers=bearer(new_login.json["access_token"])).status_code == 401
+
+
+def change_while_checked(monkeypatch, database, user_id, change):
+    """Run `change(user_id)` from outside, as another request would, right after each password check returns."""
+    real = users_module.verify_password
+
+    def checked_then_changed(*args):
+        result = real(*args)
+        database.execute(change(user_id))
+        return result
+
+    monkeypatch.setattr(users_module, "verify_password", checked_then_changed)
+
+
+def test_a_login_whose_hash_keeps_changing_is_told_to_try_again(auth, database, monkeypatch):
+    """Each check sees a new hash of the same password (logins re-hashing it): after three, a 409."""
+    alice_id = auth.add_user("alice")
+    new_hashes = iter(hash_password(PASSWORD) for _ in range(3))
+    change_while_checked(
+        monkeypatch,
+        database,
+        alice_id,
+        lambda user_id: update(User).where(User.id == user_id).values(password_hash=next(new_hashes)),
+    )
+    assert_error(auth.token(), 409, "conflict")
+
+
+def test_a_user_deleted_while_a_password_is_checked(client, auth, alice, database, monkeypatch):
+    """A login is a 401, a password change a 401 (the session went with the user), an admin's change a 404."""
+    bob_id = auth.add_user("bob")
+    change_while_checked(monkeypatch, database, alice.id, lambda user_id: delete(User).where(User.id == user_id))
+    body = {"current_password": PASSWORD, "new_password": "a brand new passphrase"}
+    assert_error(client.post("/me/password", json=body, headers=alice.headers), 401, "invalid_token")
+    change_while_checked(monkeypatch, database, bob_id, lambda user_id: delete(User).where(User.id == user_id))
+    assert_error(auth.token("bob"), 401, "invalid_credentials")
+
+
+def test_a_user_deleted_while_an_admin_sets_the_password(client, auth, admin, database, monkeypatch):
+    bob_id = auth.add_user("bob")
+    real = users_module.hash_password
+
+    def hashed_then_deleted(password):
+        result = real(password)
+        database.execute(delete(User).where(User.id == bob_id))
+        return result
+
+    monkeypatch.setattr(users_module, "hash_password", hashed_then_deleted)
+    response = client.patch(f"/users/{bob_id}", json={"password": "a brand new passphrase"}, headers=admin.headers)
+    assert_error(response, 404, "not_found")
