@@ -10,6 +10,7 @@ from helpers import PASSWORD, assert_error, assert_refused, basic, bearer
 from sqlalchemy import func, select, update
 from werkzeug.security import generate_password_hash
 
+from tokenservice import passwords
 from tokenservice.models import LoginFailure, User
 
 WRONG = "not the password"
@@ -304,3 +305,15 @@ def test_legacy_hashes_are_listed_and_can_be_expired(app, auth, database):
     assert runner.invoke(args=["users", "legacy-hashes"]).output.endswith("0 user(s) with a legacy password hash.\n")
     assert runner.invoke(args=["users", "reset-password", "legacy", "--password", "a fresh passphrase"]).exit_code == 0
     assert auth.token("legacy", "a fresh passphrase").status_code == 200
+
+
+@pytest.mark.parametrize("username", ["alice", "nobody"])
+def test_a_login_whose_hash_waited_too_long_is_a_503_and_no_failure(throttled, auth, database, monkeypatch, username):
+    """Under a flood, the hashing thread's turn comes too late: the password was never checked, so nothing counts."""
+    auth.add_user("alice")
+    monkeypatch.setattr(passwords, "under_gevent", lambda: True)  # hash in the worker's hashing thread
+    monkeypatch.setattr(passwords, "HASH_WAIT_SECONDS", -1.0)  # every turn comes too late
+    response = auth.token(username, client=throttled().test_client())
+    assert_error(response, 503, "service_unavailable")
+    assert response.headers["Retry-After"] == "1"
+    assert database.scalar(select(func.count()).select_from(LoginFailure)) == 0

@@ -1,3 +1,4 @@
+import nacl.exceptions
 import nacl.pwhash
 import pytest
 from helpers import record_argon2_checks
@@ -88,8 +89,7 @@ def test_under_gevent_hashing_runs_off_the_event_loop_at_a_lower_priority(monkey
 
 
 def test_the_hashing_queue_refuses_at_once_when_every_place_is_taken():
-    admission = passwords.Admission(wait=1.0, most=16, seconds_per_hash=0.5)  # room for two
-    assert admission.places == 2
+    admission = passwords.Admission(2)
     with admission.turn(), admission.turn():
         with pytest.raises(HashingBusy) as refused:
             with admission.turn():
@@ -100,21 +100,17 @@ def test_the_hashing_queue_refuses_at_once_when_every_place_is_taken():
     assert admission.taken == 0
 
 
-def test_the_hashing_queue_has_as_many_places_as_hashes_fit_in_its_wait():
-    admission = passwords.Admission(wait=1.0, most=16)
-    assert admission.places == 16  # about 30 ms a hash: capped
-    for _ in range(30):
-        admission.measured(0.25)  # a flood keeps the CPUs busy: each hash takes longer
-    assert admission.places == 4
-    for _ in range(30):
-        admission.measured(5.0)
-    assert admission.places == 1  # never none
-
-
-def test_under_gevent_each_hash_is_measured(monkeypatch):
-    measured = []
+def test_under_gevent_a_hash_whose_turn_comes_too_late_is_not_done(monkeypatch):
+    """A hash that waited HASH_WAIT_SECONDS for the hashing thread is refused, not computed late."""
     monkeypatch.setattr(passwords, "under_gevent", lambda: True)
-    monkeypatch.setattr(passwords._admission, "measured", measured.append)
-    with passwords.hashing_turn():
-        hash_password("a fine password")
-    assert len(measured) == 1 and 0 < measured[0] < 5
+    monkeypatch.setattr(passwords, "HASH_WAIT_SECONDS", -1.0)  # every turn comes too late
+    computed = []
+    with pytest.raises(HashingBusy):
+        passwords._off_the_event_loop(computed.append, "never")
+    assert computed == []
+
+
+def test_under_gevent_an_error_of_the_hash_is_raised_in_the_request(monkeypatch):
+    monkeypatch.setattr(passwords, "under_gevent", lambda: True)
+    with pytest.raises(nacl.exceptions.CryptPrefixError):
+        passwords._off_the_event_loop(passwords.argon2_matches, "!expired", "a password")

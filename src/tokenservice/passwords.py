@@ -43,15 +43,14 @@ COMMON_PASSWORDS_FILE = Path(__file__).with_name("data") / "common-passwords.txt
 # requests (README, "Running in production").
 HASH_THREADS = 1
 HASH_NICE = 10
-# How long a request admitted to a worker's hashing queue should wait, at
-# most, for its turn, and how many places the queue has at most. The places
-# follow what hashes take now (HASH_WAIT_SECONDS / the recent average,
-# waiting for a CPU included): about 30 ms each on an idle machine, ten
-# times that while a flood keeps the CPUs busy. Requests beyond them are
-# refused at once (HashingBusy: a 503 with Retry-After) instead of queueing
-# for seconds.
-HASH_WAIT_SECONDS = 1.0
+# A worker's queue for its hashing thread: at most HASH_QUEUE requests may be
+# hashing or waiting at once, and a hash that has not started
+# HASH_WAIT_SECONDS after it was queued is not done at all. Either way the
+# request is refused (HashingBusy: a 503 with Retry-After) instead of
+# queueing for seconds: a hash takes about 25 ms on an idle machine, ten
+# times that while a flood keeps the CPUs busy.
 HASH_QUEUE = 16
+HASH_WAIT_SECONDS = 1.0
 
 
 class Admission:
@@ -62,18 +61,9 @@ class Admission:
     tests' client) each request hashes in its own thread and nothing queues.
     """
 
-    def __init__(self, *, wait: float, most: int, seconds_per_hash: float = 0.03):
-        self.wait, self.most = wait, most
-        self.seconds_per_hash = seconds_per_hash  # a running average (measured)
+    def __init__(self, places: int):
+        self.places = places
         self.taken = 0
-
-    @property
-    def places(self) -> int:
-        return max(1, min(self.most, int(self.wait / self.seconds_per_hash)))
-
-    def measured(self, seconds: float) -> None:
-        """What one hash just took, from its start to its end (the hashing thread calls this)."""
-        self.seconds_per_hash += (seconds - self.seconds_per_hash) / 5
 
     @contextlib.contextmanager
     def turn(self):
@@ -86,7 +76,7 @@ class Admission:
             self.taken -= 1
 
 
-_admission = Admission(wait=HASH_WAIT_SECONDS, most=HASH_QUEUE)
+_admission = Admission(HASH_QUEUE)
 
 
 @contextlib.contextmanager
@@ -102,7 +92,12 @@ def hashing_turn():
 def _off_the_event_loop(function, *args):
     if not under_gevent():
         return function(*args)  # no event loop to keep free: flask run, the tests, the CLI
-    return _hash_pool().apply(_niced, (function, *args))
+    late, outcome = _hash_pool().apply(_niced, (time.monotonic() + HASH_WAIT_SECONDS, function, *args))
+    if late:
+        raise HashingBusy()
+    if isinstance(outcome, Exception):
+        raise outcome  # raised here, in the request: gevent would log a traceback for one raised in its thread
+    return outcome
 
 
 @functools.cache
@@ -112,13 +107,15 @@ def _hash_pool():
     return ThreadPool(HASH_THREADS)
 
 
-def _niced(function, *args):
+def _niced(deadline: float, function, *args) -> tuple[bool, object]:
+    """In the hashing thread: (True, None) when its turn came after `deadline`, else (False, result or exception)."""
+    if time.monotonic() > deadline:
+        return True, None
     os.setpriority(os.PRIO_PROCESS, 0, HASH_NICE)  # on Linux, the calling thread only
-    started = time.perf_counter()
     try:
-        return function(*args)
-    finally:
-        _admission.measured(time.perf_counter() - started)
+        return False, function(*args)
+    except Exception as error:
+        return False, error
 
 
 # Argon2id is computed by libsodium (PyNaCl), not argon2-cffi: libsodium

@@ -1,5 +1,6 @@
 """Users: registration, login checks, profile changes and administration, free of `request`."""
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from .database import release_connection
 from .devices import Device
 from .exceptions import (
     ChangedMeanwhile,
+    HashingBusy,
     InvalidCredentials,
     NoSuchUser,
     PasswordRefused,
@@ -82,12 +84,13 @@ def authenticate(*, username: str, password: str, device: Device | None = None) 
         except TooManyFailedLogins:
             events.record("login_throttled", warning=True, user_id=user_id)
             raise
-        if user is None:
-            release_connection()
-            burn_hash_time(password)
-            events.record("login_failed", warning=True, user_id=None, reason="unknown_username")
-            raise InvalidCredentials()
-        checked = _check_then_lock(user_id, stored_hash, password)
+        with _forgiven_if_not_checked(reservation):
+            if user is None:
+                release_connection()
+                burn_hash_time(password)
+                events.record("login_failed", warning=True, user_id=None, reason="unknown_username")
+                raise InvalidCredentials()
+            checked = _check_then_lock(user_id, stored_hash, password)
     if not checked.matches:
         # A wrong guess at a legacy hash took several Argon2id checks' time: it counts as that many.
         login_failures.weigh(reservation, check_cost(checked.stored_hash))
@@ -141,6 +144,17 @@ def _check_then_lock(user_id: int, stored_hash: str, password: str, *, replaceme
     raise ChangedMeanwhile()
 
 
+@contextlib.contextmanager
+def _forgiven_if_not_checked(reservation: int | None):
+    """Take the reserved failure back if the password was never checked: its hash waited too long, or kept changing."""
+    try:
+        yield
+    except (HashingBusy, ChangedMeanwhile):
+        login_failures.forgive(reservation)
+        db.session.commit()
+        raise
+
+
 def _hash_holding_no_connection(password: str) -> str:
     release_connection()
     return hash_password(password)
@@ -168,7 +182,8 @@ def change_password(*, user: User, current: str, new: str, keep: uuid.UUID) -> N
     user_id, stored_hash = user.id, user.password_hash
     with hashing_turn():
         reservation = login_failures.reserve(user.username, bucket=keep)
-        checked = _check_then_lock(user_id, stored_hash, current, replacement=new)
+        with _forgiven_if_not_checked(reservation):
+            checked = _check_then_lock(user_id, stored_hash, current, replacement=new)
     if not checked.matches:
         login_failures.weigh(reservation, check_cost(checked.stored_hash))  # as for a login
         raise WrongCurrentPassword()
