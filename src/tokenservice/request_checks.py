@@ -1,5 +1,6 @@
 """Checks on the request itself: body size and media type, and the Bearer scheme's case."""
 
+import contextlib
 import functools
 import io
 import re
@@ -27,30 +28,20 @@ def init_app(app: Flask) -> None:
 
 
 def refuse_large_bodies() -> None:
-    """Refuse a declared body over the limit before any view reads it."""
-    if not request.environ.get("CONTENT_LENGTH") and not _is_chunked():
-        return  # no body (most guarded requests are GETs): nothing to measure
-    limit = request.max_content_length
-    length = request.content_length
-    if length is not None:
-        if length > limit:
-            raise RequestEntityTooLarge()
-    elif _is_chunked() and request.environ.get("wsgi.input_terminated"):
-        # A chunked body has no Content-Length, and Werkzeug silently cuts it
-        # at MAX_CONTENT_LENGTH: read one byte more to tell, and keep what we read.
-        body = request.environ["wsgi.input"].read(limit + 1)
-        if len(body) > limit:
-            raise RequestEntityTooLarge()
-        request.environ["wsgi.input"] = io.BytesIO(body)
+    """Refuse a declared body over the limit before any view reads it (a chunked one: receive_body)."""
+    if not request.environ.get("CONTENT_LENGTH"):
+        return  # no declared body (most guarded requests are GETs): nothing to measure
+    if request.content_length is not None and request.content_length > request.max_content_length:
+        raise RequestEntityTooLarge()
 
 
-# Seconds a declared body may take to arrive, once its headers have: plenty
-# for 64 KiB over a slow mobile link, and far less than a trickle needs.
+# Seconds a body may take to arrive, once its headers have: plenty for 64 KiB
+# over a slow mobile link, and far less than a trickle needs.
 BODY_SECONDS = 10
 
 
 def receive_body() -> None:
-    """Receive the whole declared body before any view, or its guard, runs, within BODY_SECONDS.
+    """Receive the whole body, declared or chunked, before any view, or its guard, runs, within BODY_SECONDS.
 
     Read later, after a guard's query, a body trickled slowly would hold a
     pooled database connection while it arrives. Read with no deadline, it
@@ -59,17 +50,34 @@ def receive_body() -> None:
     a couple of thousand of them stopped /health. Past the deadline the
     answer is a 408 and the connection is closed.
     """
-    if not request.content_length:
+    chunked = _is_chunked() and request.environ.get("wsgi.input_terminated")
+    if not request.content_length and not chunked:
         return
+    with _within(BODY_SECONDS):
+        if request.content_length:
+            request.get_data(cache=True)
+            return
+        # A chunked body has no Content-Length, and Werkzeug silently cuts it
+        # at MAX_CONTENT_LENGTH: read one byte more to tell, and keep what we read.
+        limit = request.max_content_length
+        body = request.environ["wsgi.input"].read(limit + 1)
+        if len(body) > limit:
+            raise RequestEntityTooLarge()
+        request.environ["wsgi.input"] = io.BytesIO(body)
+
+
+@contextlib.contextmanager
+def _within(seconds: float):
+    """Under gevent, end the block after `seconds` with BodyTooSlow, and close the connection's reading side."""
     if not under_gevent():  # flask run and the tests' client: no event loop to hold up
-        request.get_data(cache=True)
+        yield
         return
     import gevent
 
-    deadline = gevent.Timeout(BODY_SECONDS)
+    deadline = gevent.Timeout(seconds)
     deadline.start()
     try:
-        request.get_data(cache=True)
+        yield
     except gevent.Timeout as expired:
         if expired is not deadline:
             raise
@@ -77,7 +85,8 @@ def receive_body() -> None:
         # request on this connection: end its reading side (the 408 still goes out).
         connection = request.environ.get("gunicorn.socket")
         if connection is not None:
-            connection.shutdown(socket.SHUT_RD)
+            with contextlib.suppress(OSError):  # the client may be gone already
+                connection.shutdown(socket.SHUT_RD)
         raise BodyTooSlow() from None
     finally:
         deadline.close()
