@@ -141,20 +141,42 @@ def test_a_wrong_password_from_the_owners_device_counts_against_that_device_only
     assert auth.token(client=client).status_code == 200  # strangers' allowance untouched
 
 
-@pytest.mark.parametrize(
-    "device_token",
-    [
-        "dv1.2.00000000000000000000000000000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",  # forged MAC
-        "not a device token",
-        "",
-    ],
-)
-def test_a_device_token_that_is_not_ours_counts_as_a_stranger(throttled, auth, device_token):
+def tampered(token: str) -> str:
+    """The same device token with one character of its MAC changed."""
+    return token[:-1] + ("A" if token[-1] != "A" else "B")
+
+
+@pytest.mark.parametrize("kind", ["tampered MAC", "another service's key", "garbage", "empty"])
+def test_a_device_token_that_is_not_ours_counts_as_a_stranger(throttled, auth, kind):
     auth.add_user("alice")
+    real = auth.login(client=throttled().test_client()).tokens["device_token"]
+    elsewhere = throttled(JWT_SECRET_KEY="another-secret-that-is-also-long-enough-for-hs256").test_client()
+    presented = {
+        "tampered MAC": tampered(real),
+        "another service's key": auth.login(client=elsewhere).tokens["device_token"],
+        "garbage": "not a device token",
+        "empty": "",
+    }[kind]
+    assert presented != real
     client = throttled().test_client()
     for _ in range(3):
         auth.token(password=WRONG, client=client)
-    assert_throttled(login_with_device(client, device_token))
+    assert_throttled(login_with_device(client, presented))
+    assert login_with_device(client, real).status_code == 200  # the real one, for contrast
+
+
+def test_a_password_change_retires_every_device_token(throttled, auth):
+    """Someone who once knew the password cannot keep a stock of device allowances to guess the new one."""
+    auth.add_user("alice")
+    client = throttled().test_client()
+    stock = [auth.login(client=client).tokens["device_token"] for _ in range(2)]
+    session = auth.login(client=client)
+    body = {"current_password": PASSWORD, "new_password": "a brand new passphrase"}
+    assert client.post("/me/password", json=body, headers=session.headers).status_code == 204
+    for _ in range(3):
+        auth.token(password=WRONG, client=client)
+    for device in stock:
+        assert_throttled(login_with_device(client, device, "a brand new passphrase"))
 
 
 def test_another_users_device_token_counts_as_a_stranger(throttled, auth):
@@ -264,16 +286,15 @@ def test_gunicorn_workers_share_the_count_without_redis_and_the_owners_device_st
 
 
 @pytest.mark.parametrize(("method", "tries"), [("pbkdf2", 2), ("scrypt", 3)])
-def test_a_wrong_guess_at_a_legacy_hash_counts_as_the_work_it_took(make_app, auth, database, method, tries):
-    """LOGIN_FAILURE_LIMIT=10: a pbkdf2 check costs 8 Argon2id checks, scrypt 4; the owner's device is apart."""
-    legacy = generate_password_hash(PASSWORD, method=method)
-    user_id = auth.add_user("legacy", password_hash=legacy)
+def test_a_wrong_guess_at_a_legacy_hash_counts_as_the_work_it_took(make_app, auth, method, tries):
+    """LOGIN_FAILURE_LIMIT=10: a pbkdf2 check costs 8 Argon2id checks, scrypt 4.
+
+    (No device token can name a legacy hash: the login that hands one out re-hashes the password.)
+    """
+    auth.add_user("legacy", password_hash=generate_password_hash(PASSWORD, method=method))
     client = make_app(RATELIMIT_ENABLED="true", TOKEN_RATE_LIMIT="1000 per minute").test_client()
-    device = auth.login("legacy", client=client).tokens["device_token"]  # re-hashed: make it legacy again
-    database.execute(update(User).where(User.id == user_id).values(password_hash=legacy))
     statuses = [auth.token("legacy", WRONG, client=client).status_code for _ in range(tries + 1)]
     assert statuses == [401] * tries + [429]
-    assert login_with_device(client, device, username="legacy").status_code == 200
 
 
 def test_a_wrong_current_password_at_a_legacy_hash_counts_as_the_work_it_took(make_app, auth, database):

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import events, login_failures
 from .database import release_connection
-from .devices import Device
+from .devices import recognised_device
 from .exceptions import (
     ChangedMeanwhile,
     HashingBusy,
@@ -65,22 +65,23 @@ def create_user(*, username: str, password: str, name: str | None = None, role: 
     return user
 
 
-def authenticate(*, username: str, password: str, device: Device | None = None) -> User:
-    """The active user with these credentials, or InvalidCredentials.
+def authenticate(*, username: str, password: str, device_token: str | None = None) -> tuple[User, uuid.UUID]:
+    """The active user with these credentials and the device to answer for, or InvalidCredentials.
 
     An unknown username costs the same hash work as a wrong password, and an
     inactive user gets the same answer as a wrong password. Past
     LOGIN_FAILURE_LIMIT failures, any username is refused (TooManyFailedLogins)
-    before its password is checked; a `device` of this user (its device
-    token) draws on an allowance of its own, which strangers cannot spend.
-    No database connection is held while the password is checked.
+    before its password is checked; a device token this user was given
+    (devices.py) draws on an allowance of its own, which strangers cannot
+    spend. The device is the one the token names, or a new one. No database
+    connection is held while the password is checked.
     """
     with hashing_turn():
         user = find_user_by_username(username)
         user_id, stored_hash = (user.id, user.password_hash) if user is not None else (None, None)
-        proven = device is not None and device.user_id == user_id
+        device_id = recognised_device(device_token, user_id=user_id, password_hash=stored_hash) if user else None
         try:
-            reservation = login_failures.reserve(username, bucket=device.device_id if proven else None)
+            reservation = login_failures.reserve(username, bucket=device_id)
         except TooManyFailedLogins:
             events.record("login_throttled", warning=True, user_id=user_id)
             raise
@@ -104,7 +105,7 @@ def authenticate(*, username: str, password: str, device: Device | None = None) 
     if checked.new_hash is not None:
         checked.user.password_hash = checked.new_hash
     login_failures.forgive(reservation)
-    return checked.user
+    return checked.user, device_id or uuid.uuid4()
 
 
 # How many times a password is checked against a hash that keeps changing meanwhile.

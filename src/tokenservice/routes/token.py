@@ -2,7 +2,7 @@ from flask import request
 from flask_jwt_extended import decode_token, get_jwt
 
 from .. import logs
-from ..devices import device_for_login, device_token, read_device_token
+from ..devices import device_token
 from ..exceptions import InvalidInput, UnsupportedGrantType
 from ..extensions import db
 from ..guards import ANYONE, REFRESH_TOKEN
@@ -48,15 +48,14 @@ def create_token(data):
     if data["grant_type"] != "password":
         raise UnsupportedGrantType()
     username, password = _credentials(data)
-    presented = read_device_token(data.get("device_token"))
-    user = authenticate(username=username, password=password, device=presented)
+    user, device_id = authenticate(username=username, password=password, device_token=data.get("device_token"))
     logs.identify(user.id)
     login_session = start_session(user=user)
     tokens = issue_tokens(user=user, login_session=login_session, fresh=True)
+    # Sent back at the next login, it counts that client's failed logins apart from strangers' (devices.py).
+    tokens["device_token"] = device_token(user_id=user.id, device_id=device_id, password_hash=user.password_hash)
     db.session.commit()
     send_token_cookies(tokens)
-    # Sent back at the next login, it counts that client's failed logins apart from strangers' (devices.py).
-    tokens["device_token"] = device_token(device_for_login(presented, user.id))
     return tokens, NO_STORE
 
 
