@@ -76,18 +76,21 @@ def bearer(tokens: dict) -> dict:
 
 
 class Watch:
-    """While a flood runs: /health every 0.2 s, and one logout of a session opened before, each timed."""
+    """While a flood runs: /health every 0.2 s, and a read, a refresh and a logout of a session opened before."""
 
     def __init__(self, port, session: dict):
         self.port, self.session = port, session
         self.health: list[tuple[bool, float, str]] = []
-        self.logout: tuple | None = None
+        self.timed: dict[str, tuple] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._watch)
 
     def _watch(self):
         time.sleep(0.3)  # the flood is under way
-        self.logout = timed(self.port, "POST", "/logout", headers=bearer(self.session))
+        refresh = {"Authorization": f"Bearer {self.session['refresh_token']}"}
+        self.timed["read"] = timed(self.port, "GET", "/me", headers=bearer(self.session))
+        self.timed["refresh"] = timed(self.port, "POST", "/token/refresh", headers=refresh)
+        self.timed["logout"] = timed(self.port, "POST", "/logout", headers=bearer(self.session))
         while not self.stop.is_set():
             self.health.append(probe("127.0.0.1", self.port, deadline=WITHIN))
             self.stop.wait(0.2)
@@ -101,11 +104,11 @@ class Watch:
         self.thread.join()
 
     def check(self):
-        """/health answered 200 within WITHIN every time, the logout too, and the session it ended is refused."""
+        """/health, the read, the refresh and the logout each answered within WITHIN; the session ended."""
         assert len(self.health) >= 3
         assert [detail for ok, _, detail in self.health if not ok] == []
-        status, seconds, _ = self.logout
-        assert (status, seconds < WITHIN) == (204, True), self.logout
+        answers = {kind: (status, seconds < WITHIN) for kind, (status, seconds, _) in self.timed.items()}
+        assert answers == {"read": (200, True), "refresh": (200, True), "logout": (204, True)}, self.timed
         assert exchange(self.port, "POST", "/logout", headers=bearer(self.session))[0] == 401
 
 

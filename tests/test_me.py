@@ -4,6 +4,7 @@ import pytest
 from helpers import OTHER_KEY, PASSWORD, SECRET, USER_FIELDS, assert_error, assert_refused, bearer, forge, now
 from sqlalchemy import delete, func, update
 
+from tokenservice import users as users_module
 from tokenservice.models import LoginSession, User
 
 
@@ -201,3 +202,25 @@ def test_password_change_refuses_unknown_fields(client, alice):
 
 def test_password_change_needs_an_access_token(client, alice):
     assert_refused(change_password(client, alice.refresh_headers))
+
+
+@pytest.mark.parametrize("meanwhile", ["deactivated", "logged out"])
+def test_a_password_change_loses_to_what_happened_while_it_was_hashed(client, alice, database, monkeypatch, meanwhile):
+    """The passwords are hashed holding no lock: a deactivation or a logout that lands meanwhile wins."""
+    real = users_module.verify_password
+    change = {
+        "deactivated": update(User).where(User.id == alice.id).values(is_active=False),
+        "logged out": update(LoginSession).where(LoginSession.user_id == alice.id).values(ended_at=func.now()),
+    }[meanwhile]
+
+    def checked_then_changed(*args):
+        result = real(*args)
+        database.execute(change)
+        return result
+
+    monkeypatch.setattr(users_module, "verify_password", checked_then_changed)
+    body = {"current_password": PASSWORD, "new_password": "a brand new passphrase"}
+    assert_refused(client.post("/me/password", json=body, headers=alice.headers))
+    monkeypatch.setattr(users_module, "verify_password", real)
+    assert database.get(User, alice.id).password_hash.startswith("$argon2id$")
+    assert users_module.verify_password(database.get(User, alice.id).password_hash, PASSWORD)[0]  # unchanged

@@ -290,8 +290,9 @@ def change_while_checked(monkeypatch, database, user_id, change):
     monkeypatch.setattr(users_module, "verify_password", checked_then_changed)
 
 
-def test_a_login_whose_hash_keeps_changing_is_told_to_try_again(auth, database, monkeypatch):
-    """Each check sees a new hash of the same password (logins re-hashing it): after three, a 409."""
+def test_a_login_whose_hash_keeps_changing_is_told_to_try_again(make_app, auth, database, monkeypatch):
+    """Each check sees a new hash of the same password (logins re-hashing it): after three, a 409, and no failure."""
+    client = make_app(RATELIMIT_ENABLED="true").test_client()  # failed logins are counted
     alice_id = auth.add_user("alice")
     new_hashes = iter(hash_password(PASSWORD) for _ in range(3))
     change_while_checked(
@@ -300,7 +301,8 @@ def test_a_login_whose_hash_keeps_changing_is_told_to_try_again(auth, database, 
         alice_id,
         lambda user_id: update(User).where(User.id == user_id).values(password_hash=next(new_hashes)),
     )
-    assert_error(auth.token(), 409, "conflict")
+    assert_error(auth.token(client=client), 409, "conflict")
+    assert database.scalar(select(func.count()).select_from(LoginFailure)) == 0  # the password was right
 
 
 def test_a_user_deleted_while_a_password_is_checked(client, auth, alice, database, monkeypatch):

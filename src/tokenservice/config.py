@@ -88,7 +88,7 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
         "JWT_SECRET_KEY": signing.signing_key if signing.kid is None else None,
         "JWT_PRIVATE_KEY": signing.signing_key if signing.kid is not None else None,
         "SIGNING_KEYS": signing,
-        # Never the query string. Cookie mode is for same-site deployments.
+        # Never the query string. Cookie mode needs the SPA and the API on one host.
         "JWT_TOKEN_LOCATION": locations,
         # Cookie mode: Flask-JWT-Extended's double submit (a readable CSRF
         # cookie, echoed in X-CSRF-TOKEN); no CSRF claim in header-only mode.
@@ -130,7 +130,7 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
         # Failed logins per username from any address, kept in PostgreSQL; each
         # proven device (device_token) and session has an allowance of its own.
         "LOGIN_FAILURE_LIMIT": _rate(environ, "LOGIN_FAILURE_LIMIT", "10 per 15 minutes"),
-        # Open registrations (POST /users without an admin's token) per client address.
+        # Sign-ups (POST /users while ALLOW_REGISTRATION, without a role) per client address.
         "REGISTRATION_RATE_LIMIT": _rate(environ, "REGISTRATION_RATE_LIMIT", "10 per hour"),
         # Password changes (POST /me/password) per account, and apart from that per client address.
         "PASSWORD_CHANGE_RATE_LIMIT": _rate(environ, "PASSWORD_CHANGE_RATE_LIMIT", "5 per minute"),

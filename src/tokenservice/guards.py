@@ -96,7 +96,7 @@ def _claims_even_if_expired() -> tuple[dict, bool]:
 
     An SPA coming back after an hour holds an expired access token and must
     still be able to log out. In cookie mode, the refresh cookie (sent to
-    /logout too) stands in when the access cookie is gone.
+    every path) stands in when the access cookie is gone.
     """
     try:
         try:

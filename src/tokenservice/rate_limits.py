@@ -15,6 +15,7 @@ PostgreSQL (login_failures.py).
 import functools
 import math
 import time
+from dataclasses import dataclass
 
 import limits
 from flask import Flask, current_app, request
@@ -24,11 +25,14 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from . import events
+from .database import release_connection
 from .exceptions import TooManyAttempts
 from .openapi import errors
 
 # One count for all marked routes: signing up and logging in draw on the same allowance.
 SCOPE = "credentials"
+# Seconds `spend` counts in this process once the storage failed, before it tries the storage again.
+STORAGE_RETRY_SECONDS = 30
 
 
 def per_address(view):
@@ -50,7 +54,7 @@ def init_app(app: Flask) -> None:
     # it keeps no reference of its own on the app.
     app.extensions["rate_limiter"] = limiter
     # Where `spend` counts while the storage (Redis) cannot be reached: in this process, as Flask-Limiter does.
-    app.extensions["rate_limiter_fallback"] = MovingWindowRateLimiter(MemoryStorage())
+    app.extensions["rate_limiter_fallback"] = _Fallback(MovingWindowRateLimiter(MemoryStorage()))
     shared = limiter.shared_limit(app.config["TOKEN_RATE_LIMIT"], scope=SCOPE)
     limited = set()
     for endpoint, view in list(app.view_functions.items()):
@@ -76,19 +80,35 @@ def spend(setting: str, **keys: str) -> None:
     config = current_app.config
     if not config["RATELIMIT_ENABLED"]:
         return
+    release_connection()  # Redis is a wait too: no pooled connection held meanwhile
     item = limits.parse(config[setting])
     counts = [(config["RATELIMIT_KEY_PREFIX"], setting.lower(), name, value) for name, value in keys.items()]
-    try:
+    fallback = current_app.extensions["rate_limiter_fallback"]
+    refused = None
+    if time.monotonic() >= fallback.storage_dead_until:
         strategy = current_app.extensions["rate_limiter"].limiter
-        refused = [count for count in counts if not strategy.hit(item, *count)]
-    except Exception as error:  # the storage is unreachable: count in this process, rather than fail the request
-        current_app.logger.warning("rate limit storage unavailable, counting in this process: %s", type(error).__name__)
-        strategy = current_app.extensions["rate_limiter_fallback"]
+        try:
+            refused = [count for count in counts if not strategy.hit(item, *count)]
+        except Exception as error:  # unreachable: count in this process for a while, rather than fail requests
+            fallback.storage_dead_until = time.monotonic() + STORAGE_RETRY_SECONDS
+            current_app.logger.warning(
+                "rate limit storage unavailable, counting in this process for %d s: %s",
+                STORAGE_RETRY_SECONDS,
+                type(error).__name__,
+            )
+    if refused is None:
+        strategy = fallback.limiter
         refused = [count for count in counts if not strategy.hit(item, *count)]
     if refused:
         reset = max(strategy.get_window_stats(item, *count).reset_time for count in refused)
         events.record("rate_limited", warning=True, limit=f"{setting}: {config[setting]}")
         raise TooManyAttempts(retry_after=max(1, math.ceil(reset - time.time())))
+
+
+@dataclass
+class _Fallback:
+    limiter: MovingWindowRateLimiter
+    storage_dead_until: float = 0.0  # time.monotonic() until which the storage is not tried again
 
 
 def _breached(limit) -> None:

@@ -187,7 +187,7 @@ class SessionCache:
     def _apply(self, channel: str, payload: str, sent: dict[str, float], pings: str) -> None:
         if channel == pings:
             at = sent.pop(payload, None)
-            if at is not None:  # not yet forgotten: back within TRUST_SECONDS
+            if at is not None and time.monotonic() - at < TRUST_SECONDS:
                 self._ping_counts["in_time"] += 1
                 self._trusted_until = max(self._trusted_until, at + TRUST_SECONDS)
         elif payload.startswith("s:"):

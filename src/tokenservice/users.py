@@ -34,7 +34,7 @@ from .passwords import (
     verify_password,
 )
 from .roles import ensure_another_admin_remains, is_active_admin
-from .sessions import end_sessions
+from .sessions import end_sessions, find_live_user
 
 
 def find_user_by_username(username: str) -> User | None:
@@ -47,8 +47,7 @@ def find_user_by_username(username: str) -> User | None:
 
 def create_user(*, username: str, password: str, name: str | None = None, role: str = USER) -> User:
     """Add a user, or refuse (UsernameTaken); the caller has checked the password rules and commits."""
-    with hashing_turn():
-        password_hash = _hash_holding_no_connection(password)
+    password_hash = _hash_new_password(password)
     if find_user_by_username(username) is not None:
         raise UsernameTaken()
     user = User(username=username, name=name, role=role, password_hash=password_hash)
@@ -156,9 +155,11 @@ def _forgiven_if_not_checked(reservation: int | None):
         raise
 
 
-def _hash_holding_no_connection(password: str) -> str:
-    release_connection()
-    return hash_password(password)
+def _hash_new_password(password: str) -> str:
+    """Hash a password to store, with a place in the hashing queue and no database connection held."""
+    with hashing_turn():
+        release_connection()
+        return hash_password(password)
 
 
 def update_profile(*, user: User, changes: dict) -> User:
@@ -188,7 +189,8 @@ def change_password(*, user: User, current: str, new: str, keep: uuid.UUID) -> N
     if not checked.matches:
         login_failures.weigh(reservation, check_cost(checked.stored_hash))  # as for a login
         raise WrongCurrentPassword()
-    if checked.user is None:  # deleted meanwhile
+    # The row is locked now: a deletion, deactivation or logout that came while the passwords were hashed wins.
+    if checked.user is None or find_live_user(user_id=user_id, session_id=keep) is None:
         raise SessionEnded()
     login_failures.forgive(reservation)
     checked.user.password_hash = checked.new_hash
@@ -236,8 +238,7 @@ def update_user(*, user: User, changes: dict) -> User:
         if problem:
             raise PasswordRefused("The password is refused.", fields={"password": problem})
         user_id = user.id
-        with hashing_turn():
-            new_hash = _hash_holding_no_connection(changes["password"])
+        new_hash = _hash_new_password(changes["password"])
         user = db.session.get(User, user_id)
         if user is None:  # deleted meanwhile
             raise NoSuchUser()

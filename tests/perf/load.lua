@@ -8,8 +8,16 @@
 --               refresh token replaces the one used, and a token is never
 --               in flight twice (a reused refresh token would end its session)
 -- Run it with one thread (-t1): one Lua state owns every line.
+-- "shed" counts the 503s (what the hashing queue refuses at once), which
+-- "failed" leaves out.
 
 local mode, lines, free, next_line = nil, {}, {}, 0
+local threads = {}
+shed = 0  -- a global of the thread's state, read back by done()
+
+function setup(thread)
+  table.insert(threads, thread)
+end
 
 function init(args)
   mode = args[1]
@@ -39,6 +47,9 @@ function request()
 end
 
 function response(status, headers, body)
+  if status == 503 then
+    shed = shed + 1
+  end
   if mode == "refresh" then
     local token = body:match('"refresh_token": *"([^"]+)"')
     table.insert(free, token)
@@ -46,11 +57,14 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local errors = summary.errors
+  local errors, refused = summary.errors, 0
+  for _, thread in ipairs(threads) do
+    refused = refused + thread:get("shed")
+  end
   io.write(string.format(
-    '{"requests": %d, "seconds": %.3f, "failed": %d, "p50_ms": %.3f, "p99_ms": %.3f}\n',
+    '{"requests": %d, "seconds": %.3f, "failed": %d, "shed": %d, "p50_ms": %.3f, "p99_ms": %.3f}\n',
     summary.requests, summary.duration / 1e6,
-    errors.status + errors.connect + errors.read + errors.write + errors.timeout,
+    errors.status + errors.connect + errors.read + errors.write + errors.timeout - refused, refused,
     latency:percentile(50) / 1000, latency:percentile(99) / 1000
   ))
 end

@@ -35,7 +35,7 @@ def update_me(changes):
 @bp.route("/me/password", methods=["POST"], guard=ACCESS_TOKEN)
 @accepts(JSON)
 @bp.arguments(PasswordChangeSchema)
-@errors(415, 429)
+@errors(409, 415, 429)
 @bp.response(204)
 def change_my_password(data):
     """Change the caller's password; every other session of theirs ends."""
