@@ -48,7 +48,10 @@ def reserve(username: str, *, bucket: uuid.UUID | None = None) -> int | None:
     window = func.make_interval(0, 0, 0, 0, 0, 0, limit.get_expiry())
     key = username_key(username)
     session = db.session
-    # One attempt per username at a time in here (a few milliseconds: no hashing).
+    # One attempt per username at a time in here (a few milliseconds: no hashing),
+    # whatever its bucket. The count below sees every attempt committed before
+    # the lock was granted because each statement reads afresh (READ COMMITTED,
+    # PostgreSQL's default): under REPEATABLE READ it would not.
     session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key.hex(), 0))))
     session.execute(
         delete(LoginFailure).where(LoginFailure.username_key == key, LoginFailure.failed_at <= func.now() - window)
