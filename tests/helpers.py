@@ -13,7 +13,7 @@ from pathlib import Path
 import jwt as pyjwt
 from sqlalchemy import event
 
-from tokenservice import guards, passwords
+from tokenservice import guards, passwords, users
 from tokenservice.extensions import db
 from tokenservice.routes import BLUEPRINTS
 
@@ -135,6 +135,18 @@ def sql_statements(app):
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def change_after_each_password_check(monkeypatch, database, statement) -> None:
+    """Run `statement()` from outside, as another request would, each time a rule's password check returns."""
+    real = users.verify_password
+
+    def checked_then_changed(*args):
+        result = real(*args)
+        database.execute(statement())
+        return result
+
+    monkeypatch.setattr(users, "verify_password", checked_then_changed)
 
 
 def record_argon2_checks(monkeypatch) -> list[str]:

@@ -1,11 +1,22 @@
 """GET/PATCH /me and GET /protected: the guarded routes and every way past the guard."""
 
 import pytest
-from helpers import OTHER_KEY, PASSWORD, SECRET, USER_FIELDS, assert_error, assert_refused, bearer, forge, now
+from helpers import (
+    OTHER_KEY,
+    PASSWORD,
+    SECRET,
+    USER_FIELDS,
+    assert_error,
+    assert_refused,
+    bearer,
+    change_after_each_password_check,
+    forge,
+    now,
+)
 from sqlalchemy import delete, func, update
 
-from tokenservice import users as users_module
 from tokenservice.models import LoginSession, User
+from tokenservice.passwords import verify_password
 
 
 def test_me(client, alice):
@@ -207,20 +218,12 @@ def test_password_change_needs_an_access_token(client, alice):
 @pytest.mark.parametrize("meanwhile", ["deactivated", "logged out"])
 def test_a_password_change_loses_to_what_happened_while_it_was_hashed(client, alice, database, monkeypatch, meanwhile):
     """The passwords are hashed holding no lock: a deactivation or a logout that lands meanwhile wins."""
-    real = users_module.verify_password
     change = {
         "deactivated": update(User).where(User.id == alice.id).values(is_active=False),
         "logged out": update(LoginSession).where(LoginSession.user_id == alice.id).values(ended_at=func.now()),
     }[meanwhile]
-
-    def checked_then_changed(*args):
-        result = real(*args)
-        database.execute(change)
-        return result
-
-    monkeypatch.setattr(users_module, "verify_password", checked_then_changed)
+    change_after_each_password_check(monkeypatch, database, lambda: change)
     body = {"current_password": PASSWORD, "new_password": "a brand new passphrase"}
     assert_refused(client.post("/me/password", json=body, headers=alice.headers))
-    monkeypatch.setattr(users_module, "verify_password", real)
     assert database.get(User, alice.id).password_hash.startswith("$argon2id$")
-    assert users_module.verify_password(database.get(User, alice.id).password_hash, PASSWORD)[0]  # unchanged
+    assert verify_password(database.get(User, alice.id).password_hash, PASSWORD)[0]  # unchanged

@@ -4,7 +4,17 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from helpers import ACCESS_CLAIMS, LOGIN_FIELDS, PASSWORD, assert_error, basic, bearer, claims_of, record_argon2_checks
+from helpers import (
+    ACCESS_CLAIMS,
+    LOGIN_FIELDS,
+    PASSWORD,
+    assert_error,
+    basic,
+    bearer,
+    change_after_each_password_check,
+    claims_of,
+    record_argon2_checks,
+)
 from sqlalchemy import delete, func, select, update
 from werkzeug.security import generate_password_hash
 
@@ -278,29 +288,13 @@ def test_a_login_in_progress_cannot_outlive_a_later_password_change(app, auth, a
     assert app.test_client().get("/me", headers=bearer(new_login.json["access_token"])).status_code == 401
 
 
-def change_while_checked(monkeypatch, database, user_id, change):
-    """Run `change(user_id)` from outside, as another request would, right after each password check returns."""
-    real = users_module.verify_password
-
-    def checked_then_changed(*args):
-        result = real(*args)
-        database.execute(change(user_id))
-        return result
-
-    monkeypatch.setattr(users_module, "verify_password", checked_then_changed)
-
-
 def test_a_login_whose_hash_keeps_changing_is_told_to_try_again(make_app, auth, database, monkeypatch):
     """Each check sees a new hash of the same password (logins re-hashing it): after three, a 409, and no failure."""
     client = make_app(RATELIMIT_ENABLED="true").test_client()  # failed logins are counted
     alice_id = auth.add_user("alice")
     new_hashes = iter(hash_password(PASSWORD) for _ in range(3))
-    change_while_checked(
-        monkeypatch,
-        database,
-        alice_id,
-        lambda user_id: update(User).where(User.id == user_id).values(password_hash=next(new_hashes)),
-    )
+    change = update(User).where(User.id == alice_id)
+    change_after_each_password_check(monkeypatch, database, lambda: change.values(password_hash=next(new_hashes)))
     assert_error(auth.token(client=client), 409, "conflict")
     assert database.scalar(select(func.count()).select_from(LoginFailure)) == 0  # the password was right
 
@@ -308,10 +302,10 @@ def test_a_login_whose_hash_keeps_changing_is_told_to_try_again(make_app, auth, 
 def test_a_user_deleted_while_a_password_is_checked(client, auth, alice, database, monkeypatch):
     """A login is a 401, a password change a 401 (the session went with the user), an admin's change a 404."""
     bob_id = auth.add_user("bob")
-    change_while_checked(monkeypatch, database, alice.id, lambda user_id: delete(User).where(User.id == user_id))
+    change_after_each_password_check(monkeypatch, database, lambda: delete(User).where(User.id == alice.id))
     body = {"current_password": PASSWORD, "new_password": "a brand new passphrase"}
     assert_error(client.post("/me/password", json=body, headers=alice.headers), 401, "invalid_token")
-    change_while_checked(monkeypatch, database, bob_id, lambda user_id: delete(User).where(User.id == user_id))
+    change_after_each_password_check(monkeypatch, database, lambda: delete(User).where(User.id == bob_id))
     assert_error(auth.token("bob"), 401, "invalid_credentials")
 
 
