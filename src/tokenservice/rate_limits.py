@@ -21,12 +21,12 @@ import limits
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from . import events
 from .database import release_connection
 from .exceptions import TooManyAttempts
+from .memory_counts import SCHEME, MemoryCounts
 from .openapi import errors
 
 # One count for all marked routes: signing up and logging in draw on the same allowance.
@@ -49,12 +49,16 @@ def init_app(app: Flask) -> None:
         "teardown": app.teardown_request_funcs,
     }
     registered = {kind: len(registry.get(None, [])) for kind, registry in hooks.items()}
-    limiter = Limiter(get_remote_address, app=app, on_breach=_breached)  # RATELIMIT_* settings from app.config
+    # RATELIMIT_* settings from app.config; memory:// counts in memory_counts.py, not in limits' MemoryStorage.
+    in_memory = app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+    limiter = Limiter(
+        get_remote_address, app=app, on_breach=_breached, storage_uri=f"{SCHEME}://" if in_memory else None
+    )
     # Flask-Limiter's limits hold it weakly, and with RATELIMIT_ENABLED=false
     # it keeps no reference of its own on the app.
     app.extensions["rate_limiter"] = limiter
     # Where `spend` counts while the storage (Redis) cannot be reached: in this process, as Flask-Limiter does.
-    app.extensions["rate_limiter_fallback"] = _Fallback(MovingWindowRateLimiter(MemoryStorage()))
+    app.extensions["rate_limiter_fallback"] = _Fallback(MovingWindowRateLimiter(MemoryCounts()))
     shared = limiter.shared_limit(app.config["TOKEN_RATE_LIMIT"], scope=SCOPE)
     limited = set()
     for endpoint, view in list(app.view_functions.items()):
