@@ -1,10 +1,10 @@
 """A worker verifies each token string once (decoded_tokens.py); nothing gets past it that the library would refuse."""
 
-import time
-
 import flask_jwt_extended.tokens
 import pytest
 from helpers import OTHER_KEY, assert_error, assert_refused, bearer, claims_of, forge, now
+
+from tokenservice import decoded_tokens
 
 
 @pytest.fixture
@@ -37,11 +37,22 @@ def test_a_changed_signature_is_refused_after_the_token_was_remembered(client, a
     assert_refused(client.get("/me", headers=bearer(tampered)))
 
 
-def test_a_remembered_token_expires(client, alice):
-    short = forge(claims_of(alice.access_token), exp=now() + 1)
+def test_a_remembered_token_expires(client, alice, monkeypatch):
+    issued = now()
+    short = forge(claims_of(alice.access_token), exp=issued + 60)
     assert client.get("/me", headers=bearer(short)).status_code == 200
-    time.sleep(2.1)
+    monkeypatch.setattr(decoded_tokens, "clock", lambda: issued + 59.9)
+    assert client.get("/me", headers=bearer(short)).status_code == 200
+    monkeypatch.setattr(decoded_tokens, "clock", lambda: issued + 60)
     assert_error(client.get("/me", headers=bearer(short)), 401, "token_expired")
+
+
+def test_a_remembered_token_is_not_valid_before_its_nbf(client, alice, monkeypatch):
+    issued = now()
+    early = forge(claims_of(alice.access_token), nbf=issued)
+    assert client.get("/me", headers=bearer(early)).status_code == 200
+    monkeypatch.setattr(decoded_tokens, "clock", lambda: issued - 60)  # the same string, seen a minute earlier
+    assert_refused(client.get("/me", headers=bearer(early)))
 
 
 def test_each_app_remembers_for_its_own_keys(app, make_app, alice):

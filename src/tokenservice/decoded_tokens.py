@@ -10,7 +10,8 @@ offers no hook for this, so this subclass wraps its decoding method
 A token is the same only as the same string: its signature was checked
 against this app's keys, which never change while it runs, and its claims
 (iss, aud, shape) are in the string. What changes is time, so expiry and
-not-before are checked again at every use. A cookie request (with its CSRF
+not-before are checked again at every use (by `clock`, as PyJWT would, with
+its errors). A cookie request (with its CSRF
 value) and a read of an expired token (logout) always take the library's
 path. Each app has its own memory: tests run apps with different keys in one
 process.
@@ -18,10 +19,12 @@ process.
 
 import time
 
+import jwt
 from flask import current_app
 from flask_jwt_extended import JWTManager
 
 MAX_TOKENS = 1000  # about 1.5 KB each
+clock = time.time  # a test gives its own
 
 
 class RememberingJWTManager(JWTManager):
@@ -31,9 +34,15 @@ class RememberingJWTManager(JWTManager):
         remembered = current_app.extensions.setdefault("decoded_tokens", {})
         claims = remembered.get(encoded_token)
         if claims is not None:
-            now, leeway = time.time(), current_app.config["JWT_DECODE_LEEWAY"]
-            if now < claims["exp"] + leeway and claims.get("nbf", now) <= now + leeway:
-                return dict(claims)
+            now, leeway = clock(), current_app.config["JWT_DECODE_LEEWAY"]
+            if claims["exp"] <= now - leeway:
+                expired = jwt.ExpiredSignatureError("Signature has expired")
+                # What the library attaches to this error for its expired-token callback.
+                expired.jwt_header, expired.jwt_data = jwt.get_unverified_header(encoded_token), dict(claims)
+                raise expired
+            if claims.get("nbf", now) > now + leeway:
+                raise jwt.ImmatureSignatureError("The token is not yet valid (nbf)")
+            return dict(claims)
         claims = super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
         if len(remembered) >= MAX_TOKENS:
             remembered.clear()
