@@ -3,8 +3,6 @@
 import pytest
 from flask.testing import FlaskClient
 
-from tokenservice.security_headers import DEMO_CSP
-
 
 def fetch(client: FlaskClient, path: str):
     """GET `path`, reading and closing the (possibly streamed file) response."""
@@ -38,7 +36,6 @@ def test_the_demo_page_has_its_exact_csp(client):
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )
-    assert DEMO_CSP == response.headers["Content-Security-Policy"]
 
 
 def test_the_demo_files_are_served(client):
