@@ -51,7 +51,7 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
     audience = environ.get("JWT_AUDIENCE") or None
     locations = _token_locations(environ)
     cookie_secure = _boolean(environ, "JWT_COOKIE_SECURE", production)
-    samesite = _samesite(environ, secure=cookie_secure, cookie_mode="cookies" in locations)
+    samesite = _samesite(environ, secure=cookie_secure, cookie_mode=cookie_mode(locations))
     default_origins = "" if production else "http://localhost:5173,http://127.0.0.1:5173"
     storage_uri = _rate_limit_storage(environ)
     signing = _signing_keys(environ, production=production, instance_path=instance_path)
@@ -92,7 +92,7 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
         "JWT_TOKEN_LOCATION": locations,
         # Cookie mode: Flask-JWT-Extended's double submit (a readable CSRF
         # cookie, echoed in X-CSRF-TOKEN); no CSRF claim in header-only mode.
-        "JWT_COOKIE_CSRF_PROTECT": "cookies" in locations,
+        "JWT_COOKIE_CSRF_PROTECT": cookie_mode(locations),
         "JWT_CSRF_IN_COOKIES": True,
         "JWT_COOKIE_SECURE": cookie_secure,
         "JWT_COOKIE_SAMESITE": samesite,
@@ -189,6 +189,11 @@ def _token_locations(environ: Mapping[str, str]) -> list[str]:
     if raw not in ("headers", "headers,cookies", "cookies,headers"):
         raise ConfigError(f"JWT_TOKEN_LOCATION must be 'headers' or 'headers,cookies', not {raw!r}.")
     return ["headers", "cookies"] if "cookies" in raw else ["headers"]
+
+
+def cookie_mode(locations: list[str]) -> bool:
+    """Whether tokens are also set, and read, as cookies: JWT_TOKEN_LOCATION is headers,cookies."""
+    return "cookies" in locations
 
 
 def _samesite(environ: Mapping[str, str], *, secure: bool, cookie_mode: bool) -> str:

@@ -5,13 +5,15 @@ import re
 from flask import Flask
 from flask_cors import CORS
 
+from .config import cookie_mode
+
 
 def init_app(app: Flask) -> None:
     origins = app.config["CORS_ORIGINS"]
     if not origins:
         # Flask-Cors reflects *any* origin when given none: no CORS() at all.
         return
-    cookie_mode = "cookies" in app.config["JWT_TOKEN_LOCATION"]
+    cookies = cookie_mode(app.config["JWT_TOKEN_LOCATION"])
     # Registered first so that it runs after Flask-Cors's own after_request.
     app.after_request(_vary_on_origin)
     CORS(
@@ -20,10 +22,10 @@ def init_app(app: Flask) -> None:
         # string, and treats an entry holding [ ] ( ) ? $ ^ as an unanchored regex.
         origins=[re.compile(re.escape(origin) + r"\Z", re.IGNORECASE) for origin in origins],
         methods=["GET", "POST", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", *(["X-CSRF-TOKEN"] if cookie_mode else [])],
+        allow_headers=["Authorization", "Content-Type", *(["X-CSRF-TOKEN"] if cookies else [])],
         expose_headers=["Location", "Retry-After", "WWW-Authenticate"],
         # Credentials (cookies) cross origins only in cookie mode.
-        supports_credentials=cookie_mode,
+        supports_credentials=cookies,
         max_age=600,
         # No Access-Control-Allow-Origin on requests that carry no Origin.
         always_send=False,

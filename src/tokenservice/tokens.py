@@ -10,6 +10,7 @@ from flask_jwt_extended import (
     unset_jwt_cookies,
 )
 
+from . import config
 from .claims import read_claims
 from .exceptions import InvalidToken
 from .models import LoginSession, User
@@ -43,7 +44,8 @@ def issue_tokens(*, user: User, login_session: LoginSession, fresh: bool) -> dic
 
 
 def cookie_mode() -> bool:
-    return "cookies" in current_app.config["JWT_TOKEN_LOCATION"]
+    """config.cookie_mode() for this request's app."""
+    return config.cookie_mode(current_app.config["JWT_TOKEN_LOCATION"])
 
 
 def send_token_cookies(tokens: dict) -> None:
