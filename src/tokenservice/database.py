@@ -25,7 +25,7 @@ import select
 
 from flask import Flask, current_app
 from sqlalchemy import event
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from .extensions import db
@@ -74,3 +74,8 @@ def _refuse_dropped_connection(dbapi_connection, connection_record, connection_p
     readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
     if readable:
         raise DisconnectionError("the server closed this pooled connection")
+
+
+def constraint_name(exc: IntegrityError) -> str | None:
+    """The PostgreSQL constraint (or unique index) an IntegrityError names, if psycopg2 says."""
+    return getattr(getattr(exc.orig, "diag", None), "constraint_name", None)

@@ -15,7 +15,7 @@ from flask_jwt_extended.exceptions import CSRFError
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from .database import DATABASE_UNAVAILABLE
+from .database import DATABASE_UNAVAILABLE, constraint_name
 from .exceptions import (
     BodyTooSlow,
     ChangedMeanwhile,
@@ -154,8 +154,7 @@ def handle_integrity_error(exc: IntegrityError):
     # The constraints the rules know (the username index) are refusals by
     # now; any other is a conflict nobody planned for.
     db.session.rollback()
-    constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
-    current_app.logger.error("integrity error on constraint %s", constraint)
+    current_app.logger.error("integrity error on constraint %s", constraint_name(exc))
     return error_response(409, *_HTTP_ERRORS[409])
 
 
