@@ -6,7 +6,9 @@ import pytest
 from helpers import PASSWORD, USER_FIELDS, assert_error, assert_forbidden, assert_refused
 from sqlalchemy import func, select
 
+from tokenservice.exceptions import PasswordRefused
 from tokenservice.models import User
+from tokenservice.users import create_user
 
 USER_COUNT = select(func.count()).select_from(User)
 
@@ -166,3 +168,12 @@ def test_a_nul_in_a_name_is_a_400_not_a_500(client, auth, alice, path):
         response = client.patch("/me", json={"name": "b\u0000b"}, headers=alice.headers)
     assert_error(response, 400, "invalid_request")
     assert "name" in response.json["fields"]
+
+
+@pytest.mark.parametrize("password", ["short", "password123", "x" * 1025])
+def test_the_rule_that_creates_a_user_refuses_what_the_api_refuses(app, database, password):
+    """Called from anywhere (the CLI, an admin route), not only behind NewUserSchema; nothing is written."""
+    with app.app_context(), pytest.raises(PasswordRefused) as refused:
+        create_user(username="alice", password=password)
+    assert set(refused.value.fields) == {"password"}
+    assert database.scalar(select(func.count()).select_from(User)) == 0

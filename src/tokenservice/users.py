@@ -8,7 +8,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 
 from . import events, login_failures
-from .database import release_connection
+from .database import constraint_name, release_connection
 from .devices import recognised_device
 from .exceptions import (
     ChangedMeanwhile,
@@ -46,7 +46,14 @@ def find_user_by_username(username: str) -> User | None:
 
 
 def create_user(*, username: str, password: str, name: str | None = None, role: str = USER) -> User:
-    """Add a user, or refuse (UsernameTaken); the caller has checked the password rules and commits."""
+    """Add a user, or refuse (PasswordRefused, UsernameTaken); the caller commits.
+
+    NewUserSchema reports a refused password too, beside the other fields'
+    problems; this check is for every other caller.
+    """
+    problem = password_problem(password, username=username)
+    if problem:
+        raise PasswordRefused("The password is refused.", fields={"password": problem})
     password_hash = _hash_new_password(password)
     if find_user_by_username(username) is not None:
         raise UsernameTaken()
@@ -57,7 +64,7 @@ def create_user(*, username: str, password: str, name: str | None = None, role: 
         with db.session.begin_nested():
             db.session.add(user)
     except IntegrityError as exc:
-        if getattr(getattr(exc.orig, "diag", None), "constraint_name", None) == USERNAME_INDEX:
+        if constraint_name(exc) == USERNAME_INDEX:
             raise UsernameTaken() from None
         raise
     events.record("user_created", user_id=user.id, role=role)
