@@ -1,4 +1,4 @@
-"""gunicorn settings, used by Procfile's `web:` line (README, "Running in production")."""
+"""gunicorn settings, used by Procfile's `web:` line (docs/production.md)."""
 
 import os
 
@@ -12,7 +12,7 @@ bind = f"0.0.0.0:{os.environ.get('PORT') or '5000'}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gevent, not sync: a client that trickles its headers or body holds one
 # greenlet of an event loop, not a whole worker, so /health and everyone else
-# are still served (measured in README, "Running in production"). post_fork makes
+# are still served (measured in docs/production.md, "Workers"). post_fork makes
 # psycopg2 cooperative; passwords.py hashes off the loop.
 worker_class = "gevent"
 # Connections one worker holds at once, slow ones included; more wait in the
@@ -28,8 +28,8 @@ timeout = 25
 graceful_timeout = 20
 # What gunicorn itself refuses before the app sees a request (its defaults,
 # stated): a request line over 4094 bytes is a 414, more than 100 header
-# fields or one over 8190 bytes a 431, in gunicorn's own HTML (README,
-# "Running in production").
+# fields or one over 8190 bytes a 431, in gunicorn's own HTML (docs/production.md,
+# "Requests gunicorn itself refuses").
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190

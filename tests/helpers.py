@@ -1,6 +1,6 @@
 """What the tests share: the contract's constants, token tools and assertions.
 
-The expected values are written here once, as the README states them, not
+The expected values are written here once, as docs/api.md states them, not
 imported from the code they check.
 """
 
@@ -37,7 +37,7 @@ def variables_read() -> set[str]:
     return {name for path in (ROOT / "src").rglob("*.py") for name in _READS.findall(path.read_text())}
 
 
-# The WWW-Authenticate challenges (RFC 6750 3.1), as the README's error table words them.
+# The WWW-Authenticate challenges (RFC 6750 3.1), as docs/api.md's error table words them.
 NO_TOKEN = 'Bearer realm="api"'
 BAD_TOKEN = 'Bearer realm="api", error="invalid_token"'
 INSUFFICIENT_SCOPE = 'Bearer realm="api", error="insufficient_scope"'
@@ -77,7 +77,7 @@ def assert_error(response, status: int, error: str) -> None:
 
 
 def assert_refused(response, error: str = "invalid_token") -> None:
-    """A 401 with `error` and the challenge the README gives for it."""
+    """A 401 with `error` and the challenge docs/api.md's error table gives for it."""
     assert_error(response, 401, error)
     assert response.headers["WWW-Authenticate"] == CHALLENGES[error]
 

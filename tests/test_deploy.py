@@ -54,7 +54,8 @@ def test_release_twice_then_web_serves_the_api(heroku_url):
             "a header over 8,190 bytes": b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
         }
         answers = {case: first_line(port, raw) for case, raw in refused_by_gunicorn.items()}
-    # As the README's "Running in production" gives them: gunicorn's own answers, before the app sees the request.
+    # As docs/production.md ("Requests gunicorn itself refuses") gives them: gunicorn's own answers, before the
+    # app sees the request.
     assert answers == {
         "a request line over 4,094 bytes": b"HTTP/1.1 414 URI Too Long",
         "101 header fields": b"HTTP/1.1 431 Request Header Fields Too Large",

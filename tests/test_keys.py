@@ -16,7 +16,7 @@ from tokenservice.config import ConfigError
 from tokenservice.key_pairs import generate, thumbprint
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
-README = (ROOT / "README.md").read_text()
+KEYS_PAGE = (ROOT / "docs" / "keys.md").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -195,12 +195,13 @@ def test_generate_writes_a_pair_and_never_overwrites(runner, tmp_path, make_app,
     assert private.read_bytes() == before
 
 
-def readme_verifier(jwks_url: str) -> dict:
-    """The README's verifying code for another service, pointed at the test server."""
-    block = re.search(r"```python\n(.*?)```", README[README.index("## Keys") :], re.S).group(1)
+def documented_verifier(jwks_url: str) -> dict:
+    """The verifying code for another service in docs/keys.md, pointed at the test server."""
+    section = KEYS_PAGE[KEYS_PAGE.index("## Verifying tokens in another service") :]
+    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     block = re.sub(r'^JWKS_URL = ".*"$', f'JWKS_URL = "{jwks_url}"', block, flags=re.M)
     namespace = {}
-    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 (the repository's own README)
+    exec(compile(block, "docs/keys.md", "exec"), namespace)  # noqa: S102 (the repository's own docs)
     return namespace
 
 
@@ -233,7 +234,7 @@ def wait_out_the_cache(jwks: pyjwt.PyJWKClient) -> None:
 
 
 def test_another_service_verifies_with_the_jwks_across_a_rotation(keyed_url, pairs, alg):
-    """The README's two-step rotation, seen by one client that runs the README's code once, with PyJWKClient's
+    """docs/keys.md's two-step rotation, seen by one client that runs that page's code once, with PyJWKClient's
     defaults: it keeps the set 300 s, and for 30 s after a fetch does not fetch again for a kid it has not seen,
     so the new key must be published, and held, before it signs."""
     (old_private, old_public, old_kid), (new_private, new_public, new_kid) = pairs[alg]
@@ -244,9 +245,9 @@ def test_another_service_verifies_with_the_jwks_across_a_rotation(keyed_url, pai
     # web_server has stopped the last server (its workers too) before the next binds; gunicorn binds with
     # SO_REUSEADDR, and exits, failing the test, if something else holds the port. Each server's own log
     # counts the client's fetches, so none can go elsewhere unnoticed.
-    readme = readme_verifier(f"http://127.0.0.1:{first['PORT']}/.well-known/jwks.json")
-    verify = readme["verify"]
-    (jwks,) = [value for value in readme.values() if isinstance(value, pyjwt.PyJWKClient)]
+    documented = documented_verifier(f"http://127.0.0.1:{first['PORT']}/.well-known/jwks.json")
+    verify = documented["verify"]
+    (jwks,) = [value for value in documented.values() if isinstance(value, pyjwt.PyJWKClient)]
     not_access = "a refresh token is not an access token"
 
     # Before: the old pair signs, and only its public key is published.

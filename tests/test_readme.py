@@ -1,4 +1,4 @@
-"""The README's shell examples, pasted into bash against the service under gunicorn."""
+"""The shell examples of the README and docs/, pasted into bash against the service under gunicorn."""
 
 import re
 
@@ -7,11 +7,13 @@ from deployment import deploy_env, procfile, run, schema_url, web_server
 from helpers import ROOT
 
 README = (ROOT / "README.md").read_text()
+API_PAGE = (ROOT / "docs" / "api.md").read_text()
+ROLES_PAGE = (ROOT / "docs" / "roles.md").read_text()
 
 
-def shell_block(after_heading: str) -> str:
-    """The first ```sh block after a heading of the README."""
-    section = README[README.index(after_heading) :]
+def shell_block(page: str, after_heading: str) -> str:
+    """The first ```sh block after a heading (or a line) of a page."""
+    section = page[page.index(after_heading) :]
     return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
 
 
@@ -24,14 +26,16 @@ def served(app, database_url):
 
 
 def paste(block: str, api: str, env: dict):
-    """Run a README block as pasted into bash, its API variable pointing at the test server."""
+    """Run a block as pasted into bash, its API variable pointing at the test server."""
     script = re.sub(r"^API=\S+$", f"API={api}", block, flags=re.M)
     return run(f"set -u\nAPI={api}\n{script}", env, timeout=120)
 
 
 def test_the_curl_walkthrough(served):
     env, api = served
-    result = paste(shell_block("## Try it with curl"), api, env)
+    # The README's walkthrough, then the error examples of docs/api.md in the same shell, as that page says.
+    walkthrough = shell_block(README, "## Try it with curl") + shell_block(API_PAGE, "### Each error, with curl")
+    result = paste(walkthrough, api, env)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     # Each step's answer, in the order the walkthrough shows them.
@@ -67,7 +71,7 @@ def test_the_admin_examples(served):
     login = f"""ADMIN=$(curl -s -X POST {api}/token -u 'root:an admin passphrase here' \\
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
 """
-    result = paste(login + shell_block("After that, admins can do everything over HTTP"), api, env)
+    result = paste(login + shell_block(ROLES_PAGE, "After that, admins can do everything over HTTP"), api, env)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert '"items":' in out and '"total":' in out

@@ -1,4 +1,4 @@
-"""The shape of a token's claims, checked in one place (README, "Tokens").
+"""The shape of a token's claims, checked in one place (docs/api.md, "Tokens").
 
 A token whose signature is good can still carry claims of the wrong shape:
 every service that verifies HS256 tokens holds the key that signs them.

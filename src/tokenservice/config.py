@@ -22,7 +22,7 @@ from . import keys
 MIN_SECRET_BYTES = 32  # RFC 7518 3.2: an HS256 key at least as long as the hash
 MAX_BODY_BYTES = 64 * 1024
 DEV_SECRET_FILE = "jwt-secret"  # noqa: S105 (a file name, not a secret)
-# How DATABASE_URL comes to be set on the host the README deploys to.
+# How DATABASE_URL comes to be set on the host docs/deploying.md deploys to.
 PROVISION_DATABASE = "on Heroku, `heroku addons:create heroku-postgresql:essential-0` sets it"
 
 

@@ -17,8 +17,8 @@ connection has something to read (the server's goodbye, or end of file)
 while it sits idle in the pool, where a live one has nothing: one select()
 with no wait tells them apart in about a microsecond. SQLAlchemy's
 pool_pre_ping would ask with a SELECT 1, a round trip on every request
-(26 µs on loopback, a network round trip on Heroku); README, "Running in
-production".
+(26 µs on loopback, a network round trip on Heroku); see
+docs/decisions/0010-no-pool-pre-ping.md.
 """
 
 import select

@@ -3,8 +3,9 @@
 Flask-JWT-Extended decodes every token three times (its claims unverified,
 for the decode_key_loader; its header unverified; then verified), and PyJWT
 checks every character of every segment in Python: together about a sixth
-of a worker's time on a guarded read (README, "Performance"). The library
-offers no hook for this, so this subclass wraps its decoding method
+of a worker's time on a guarded read
+(docs/decisions/0009-verify-each-token-string-once.md). The library offers
+no hook for this, so this subclass wraps its decoding method
 (`_decode_jwt_from_config`, private; Flask-JWT-Extended is pinned to 4.x).
 
 A token is the same only as the same string: its signature was checked

@@ -1,6 +1,6 @@
 """Where every error becomes HTTP: the one error shape and the handlers that produce it.
 
-Every error leaves as `{"error", "message"[, "fields"]}` (README, "Errors").
+Every error leaves as `{"error", "message"[, "fields"]}` (docs/api.md, "Errors").
 The rules raise the exceptions of `exceptions.py`; `ANSWERS` below gives
 each its status, code and headers. Flask's and Werkzeug's own errors, the
 Flask-JWT-Extended loaders and the database's errors come through here too.

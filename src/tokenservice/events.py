@@ -1,4 +1,4 @@
-"""Security events: what an operator must be able to see, one log line each (README, "Logs").
+"""Security events: what an operator must be able to see, one log line each (docs/production.md, "Logs").
 
 The rules call `record` where the event happens; logs.py writes each as a
 JSON line with the request's id and client address. Fields are ids, counts

@@ -3,7 +3,7 @@
 The modules that hold the rules (users, passwords, sessions, roles) and the
 routes raise these. They carry a sentence for a person and, for input
 problems, what is wrong with each field; no status code. `errors.py` turns
-each into its HTTP answer (README, "Errors"); `cli.py` turns them into a
+each into its HTTP answer (docs/api.md, "Errors"); `cli.py` turns them into a
 message and exit status 1.
 """
 

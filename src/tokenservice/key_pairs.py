@@ -1,4 +1,4 @@
-"""RS256 and ES256 key pairs: loaded and checked at start, thumbprinted, generated (README, "Keys").
+"""RS256 and ES256 key pairs: loaded and checked at start, thumbprinted, generated (docs/keys.md).
 
 This is the service's one use of cryptography, imported only with JWT_ALGORITHM
 RS256 or ES256 (config.py) and by `flask keys generate` (cli.py).

@@ -1,4 +1,4 @@
-"""What tokens are signed with: HS256's secret, or an RS256/ES256 key pair (README, "Keys").
+"""What tokens are signed with: HS256's secret, or an RS256/ES256 key pair (docs/keys.md).
 
 Read and checked once, at start (config.py): a missing, unreadable or
 mismatched key stops the app with a sentence that names the variable. With

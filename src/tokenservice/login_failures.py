@@ -1,4 +1,4 @@
-"""Failed logins per username, from any address, worker or instance (README, "Abuse protection").
+"""Failed logins per username, from any address, worker or instance (docs/abuse-protection.md).
 
 Counted in PostgreSQL, the one store every instance already shares, so the
 limit holds with no Redis configured and from a thousand addresses at once.

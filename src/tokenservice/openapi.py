@@ -1,7 +1,7 @@
 """The OpenAPI document (flask-smorest, from the request and response schemas) and its additions.
 
 flask-smorest documents what the schemas say. This module adds what it
-cannot know: the error responses each route can give (README, "Errors"),
+cannot know: the error responses each route can give (docs/api.md, "Errors"),
 all with ErrorSchema, and the security schemes. Which routes need a token
 follows from each route's guard (guards.py), through `Blueprint.route`.
 """

@@ -1,4 +1,4 @@
-"""Password hashing and the password rules (README, "Endpoints": usernames and passwords)."""
+"""Password hashing and the password rules (docs/api.md, "Usernames and passwords")."""
 
 import contextlib
 import functools
@@ -40,7 +40,7 @@ COMMON_PASSWORDS_FILE = Path(__file__).with_name("data") / "common-passwords.txt
 # scrypt release the GIL, so the event loop goes on serving meanwhile. One
 # thread per worker (WEB_CONCURRENCY is about the core count), at a lower CPU
 # priority, so a flood of logins queues for it instead of starving the cheap
-# requests (README, "Running in production").
+# requests (docs/production.md, "Workers").
 HASH_THREADS = 1
 HASH_NICE = 10
 # A worker's queue for its hashing thread: at most HASH_QUEUE requests may be
@@ -120,9 +120,9 @@ def _niced(deadline: float, function, *args) -> tuple[bool, object]:
 
 # Argon2id is computed by libsodium (PyNaCl), not argon2-cffi: libsodium
 # chooses its AVX2 code when the CPU has it, and logins went from 56 to 65
-# per second side by side (README, "Performance"). The stored strings are the
-# same PHC format either library writes and reads; PyNaCl only lacks a
-# "needs rehash" check, which is the prefix test above.
+# per second side by side (docs/decisions/0020-argon2id-through-libsodium.md).
+# The stored strings are the same PHC format either library writes and reads;
+# PyNaCl only lacks a "needs rehash" check, which is the prefix test above.
 def argon2_hash(password: str) -> str:
     return nacl.pwhash.argon2id.str(password.encode(), opslimit=TIME_COST, memlimit=MEMORY_KIB * 1024).decode()
 

@@ -1,4 +1,4 @@
-"""Limits on attempts per client address and per account (Flask-Limiter; README, "Abuse protection").
+"""Limits on attempts per client address and per account (Flask-Limiter; docs/abuse-protection.md).
 
 A route asks for TOKEN_RATE_LIMIT per address with `@per_address`, which also
 documents its 429. `init_app` gives each app a Limiter of its own (storage,

@@ -1,4 +1,4 @@
-"""The security headers on every response (README, "Browsers")."""
+"""The security headers on every response (docs/browsers.md, "Security headers")."""
 
 from flask import Flask, request
 

@@ -18,7 +18,7 @@ from .sessions import find_live_user
 
 
 def issue_tokens(*, user: User, login_session: LoginSession, fresh: bool) -> dict:
-    """The token response (README, "POST /token"): a new access token and the session's refresh token.
+    """The token response (docs/api.md, "POST /token"): a new access token and the session's refresh token.
 
     The refresh token is made from the session's `refresh_jti` and
     `expires_at`, so issuing it twice gives the same `jti` and `exp`.

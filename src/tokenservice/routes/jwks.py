@@ -9,7 +9,7 @@ bp = Blueprint("keys", __name__, description="The public keys other services ver
 
 # Other services may keep the set this long (PyJWKClient keeps it 300 s by
 # default, and fetches it again for a kid it has not seen only 30 s after its
-# last fetch), so a new key is published before it signs (README, "Rotating keys").
+# last fetch), so a new key is published before it signs (docs/keys.md, "Rotating keys").
 MAX_AGE_SECONDS = 300
 
 

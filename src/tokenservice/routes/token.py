@@ -75,7 +75,7 @@ def _refreshed(claims: dict):
 
 
 def _credentials(data: dict) -> tuple[str, str]:
-    """The body's username and password, or else HTTP Basic's (README, "POST /token")."""
+    """The body's username and password, or else HTTP Basic's (docs/api.md, "POST /token")."""
     if "username" in data or "password" in data:
         missing = {field: MISSING for field in ("username", "password") if field not in data}
         if missing:
