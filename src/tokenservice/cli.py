@@ -198,7 +198,7 @@ def _refusals(outcome: str):
     try:
         yield
     except ValidationError as exc:
-        problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.messages.items())
+        problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.normalized_messages().items())
         raise click.ClickException(f"{outcome}: {problems}") from None
     except Refusal as exc:
         details = "".join(f" ({field}: {problem})" for field, problem in (exc.fields or {}).items())

@@ -22,9 +22,10 @@ docs/decisions/0010-no-pool-pre-ping.md.
 """
 
 import select
+from typing import cast
 
 from flask import Flask, current_app
-from sqlalchemy import event
+from sqlalchemy import CursorResult, Executable, event
 from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -79,3 +80,8 @@ def _refuse_dropped_connection(dbapi_connection, connection_record, connection_p
 def constraint_name(exc: IntegrityError) -> str | None:
     """The PostgreSQL constraint (or unique index) an IntegrityError names, if psycopg2 says."""
     return getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+
+
+def changed_rows(statement: Executable) -> int:
+    """Run an UPDATE or DELETE in the request's session: how many rows it changed."""
+    return cast(CursorResult, db.session.execute(statement)).rowcount  # what DML gives; typed as any Result

@@ -39,7 +39,8 @@ class RememberingJWTManager(JWTManager):
             if claims["exp"] <= now - leeway:
                 expired = jwt.ExpiredSignatureError("Signature has expired")
                 # What the library attaches to this error for its expired-token callback.
-                expired.jwt_header, expired.jwt_data = jwt.get_unverified_header(encoded_token), dict(claims)
+                expired.jwt_header = jwt.get_unverified_header(encoded_token)  # type: ignore[attr-defined]
+                expired.jwt_data = dict(claims)  # type: ignore[attr-defined]
                 raise expired
             if claims.get("nbf", now) > now + leeway:
                 raise jwt.ImmatureSignatureError("The token is not yet valid (nbf)")

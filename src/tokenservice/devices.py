@@ -39,7 +39,7 @@ def recognised_device(token: str | None, *, user_id: int, password_hash: str) ->
     match = _TOKEN.fullmatch(token or "")
     if match is None or int(match[1]) != user_id:
         return None
-    if not hmac.compare_digest(match[3], _mac(token.rpartition(".")[0], password_hash)):
+    if not hmac.compare_digest(match[3], _mac(match[0].rpartition(".")[0], password_hash)):
         return None
     return uuid.UUID(match[2])
 

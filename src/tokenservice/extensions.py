@@ -1,5 +1,7 @@
 """The Flask extensions, created unbound and bound in `create_app()` (the Api and Blueprint: openapi.py)."""
 
+from typing import TYPE_CHECKING
+
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
@@ -11,4 +13,9 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+# The models' base class: db.Model, which Flask-SQLAlchemy makes at run time from Base; a type checker sees Base.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 jwt = RememberingJWTManager()  # Flask-JWT-Extended's, verifying each token string once

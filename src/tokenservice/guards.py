@@ -108,7 +108,7 @@ def _claims_even_if_expired() -> tuple[dict, bool]:
     except ExpiredSignatureError as exc:
         # Flask-JWT-Extended attaches the claims, decoded with the signature
         # checked; the session is judged by the view.
-        return exc.jwt_data, True
+        return exc.jwt_data, True  # type: ignore[attr-defined]
     except UserLookupError as exc:
         return exc.jwt_data, False
     return get_jwt(), False

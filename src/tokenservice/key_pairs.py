@@ -105,6 +105,7 @@ def _text(value: str, variable: str) -> str:
 
 def generate(algorithm: str) -> tuple[bytes, bytes, str]:
     """A new key pair for `algorithm` (RSA 3072 bits, or P-256) as PEM: (private, public, kid)."""
+    private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
     if algorithm == "RS256":
         private_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
     else:

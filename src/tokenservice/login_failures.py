@@ -25,6 +25,7 @@ import limits
 from flask import current_app
 from sqlalchemy import delete, func, insert, select, true
 
+from .database import changed_rows
 from .exceptions import TooManyFailedLogins
 from .extensions import db
 from .models import LoginFailure
@@ -99,7 +100,7 @@ def forgive(reservation: int | None) -> None:
 def unlock(username: str) -> int:
     """Forget every counted failure of `username` (strangers' and proven clients'); the caller commits."""
     statement = delete(LoginFailure).where(LoginFailure.username_key == username_key(username))
-    return db.session.execute(statement.execution_options(synchronize_session=False)).rowcount
+    return changed_rows(statement.execution_options(synchronize_session=False))
 
 
 def purge_failures() -> int:
@@ -107,7 +108,7 @@ def purge_failures() -> int:
     window = limits.parse(current_app.config["LOGIN_FAILURE_LIMIT"]).get_expiry()
     old = LoginFailure.failed_at <= func.now() - func.make_interval(0, 0, 0, 0, 0, 0, window)
     # Not synchronised with the ORM session: no ids fetched back (see sessions.purge_sessions).
-    deleted = db.session.execute(delete(LoginFailure).where(old).execution_options(synchronize_session=False)).rowcount
+    deleted = changed_rows(delete(LoginFailure).where(old).execution_options(synchronize_session=False))
     db.session.commit()
     return deleted
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, LargeBinary, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .extensions import db
+from .extensions import Model
 
 USER = "user"
 ADMIN = "admin"
@@ -17,7 +17,7 @@ ROLES = (USER, ADMIN)
 USERNAME_INDEX = "uq_users_username_lower"
 
 
-class User(db.Model):
+class User(Model):
     __tablename__ = "users"
     __table_args__ = (CheckConstraint(f"role IN ({', '.join(map(repr, ROLES))})", name="ck_users_role"),)
 
@@ -39,7 +39,7 @@ class User(db.Model):
 Index(USERNAME_INDEX, func.lower(User.username), unique=True)
 
 
-class LoginSession(db.Model):
+class LoginSession(Model):
     """One login and the refresh chain that follows it: the `sid` claim.
 
     A session has exactly one live refresh token (`refresh_jti`, expiring at
@@ -60,7 +60,7 @@ class LoginSession(db.Model):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class LoginFailure(db.Model):
+class LoginFailure(Model):
     """A failed login (or one in progress: login_failures.reserve) for a username, by its SHA-256.
 
     `bucket` is whose allowance it drew on: None for strangers, else the

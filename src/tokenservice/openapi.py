@@ -18,7 +18,7 @@ from .request_checks import refuse_deep_json, refuse_unencodable_text
 from .schemas import ErrorSchema
 
 # A pasted bearer token, or the OAuth2 password flow of /docs's Authorize button.
-TOKEN_SECURITY = [{"bearerAuth": []}, {"oauth2": []}]
+TOKEN_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"oauth2": []}]
 # No token, or an admin's (POST /users while ALLOW_REGISTRATION is true).
 REGISTRATION_SECURITY = [{}, *TOKEN_SECURITY]
 

@@ -21,7 +21,10 @@ def init_app(app: Flask) -> None:
     hops = app.config["TRUSTED_PROXIES"]
     if hops:
         # The client's address (and scheme) from that many X-Forwarded-* hops, no more.
-        app.wsgi_app = ProxyFix(_only_ip_addresses(app.wsgi_app), x_for=hops, x_proto=hops)
+        # Flask's documented way to add a WSGI middleware, which type checkers take for replacing a method.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            _only_ip_addresses(app.wsgi_app), x_for=hops, x_proto=hops
+        )
 
 
 def _only_ip_addresses(wsgi_app):

@@ -7,7 +7,7 @@ import re
 import socket
 from itertools import accumulate
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .concurrency import under_gevent
@@ -27,11 +27,16 @@ def init_app(app: Flask) -> None:
     app.before_request(normalise_bearer_scheme)
 
 
+def _body_limit() -> int:
+    """MAX_CONTENT_LENGTH, which config.py always sets (request.max_content_length may be None to Flask)."""
+    return current_app.config["MAX_CONTENT_LENGTH"]
+
+
 def refuse_large_bodies() -> None:
     """Refuse a declared body over the limit before any view reads it (a chunked one: receive_body)."""
     if not request.environ.get("CONTENT_LENGTH"):
         return  # no declared body (most guarded requests are GETs): nothing to measure
-    if request.content_length is not None and request.content_length > request.max_content_length:
+    if request.content_length is not None and request.content_length > _body_limit():
         raise RequestEntityTooLarge()
 
 
@@ -59,7 +64,7 @@ def receive_body() -> None:
             return
         # A chunked body has no Content-Length, and Werkzeug silently cuts it
         # at MAX_CONTENT_LENGTH: read one byte more to tell, and keep what we read.
-        limit = request.max_content_length
+        limit = _body_limit()
         body = request.environ["wsgi.input"].read(limit + 1)
         if len(body) > limit:
             raise RequestEntityTooLarge()

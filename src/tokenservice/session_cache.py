@@ -34,6 +34,8 @@ import time
 import uuid
 from collections.abc import Callable
 
+from psycopg2.extensions import connection as Connection
+
 CHANNEL = "tokenservice_live"
 PING_SECONDS = 0.25
 TRUST_SECONDS = 1.0
@@ -48,7 +50,7 @@ log = logging.getLogger("tokenservice.session_cache")
 class SessionCache:
     """Live sessions of one worker: lookups read it, the listener thread keeps it true."""
 
-    def __init__(self, connect: Callable[[], object]):
+    def __init__(self, connect: Callable[[], Connection]):
         # connect() opens a psycopg2 connection outside the pool.
         self._connect = connect
         self._lock = threading.Lock()

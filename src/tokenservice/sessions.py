@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from . import events
 from .claims import REFRESH, read_claims
+from .database import changed_rows
 from .exceptions import InvalidToken, RefreshTokenReused, SessionEnded
 from .extensions import db
 from .models import LoginSession, User
@@ -156,7 +157,7 @@ def end_sessions(*, user_id: int, session_id: uuid.UUID | None = None, keep: uui
         statement = statement.where(LoginSession.id == session_id)
     if keep is not None:
         statement = statement.where(LoginSession.id != keep)
-    ended = db.session.execute(statement).rowcount
+    ended = changed_rows(statement)
     # Other workers hear of it from PostgreSQL at commit (migration 0005); this one forgets at once.
     cache = current_app.extensions.get("session_cache")
     if cache is not None and ended:
@@ -173,7 +174,7 @@ def purge_sessions() -> int:
     7 s and 400 MB for a million rows (tests/perf/bench_scale.py).
     """
     purge = db.delete(LoginSession).where(not_(LIVE)).execution_options(synchronize_session=False)
-    deleted = db.session.execute(purge).rowcount
+    deleted = changed_rows(purge)
     db.session.commit()
     return deleted
 

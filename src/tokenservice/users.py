@@ -3,6 +3,7 @@
 import contextlib
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
@@ -84,20 +85,22 @@ def authenticate(*, username: str, password: str, device_token: str | None = Non
     """
     with hashing_turn():
         user = find_user_by_username(username)
-        user_id, stored_hash = (user.id, user.password_hash) if user is not None else (None, None)
-        device_id = recognised_device(device_token, user_id=user_id, password_hash=stored_hash) if user else None
+        # Read now: the reservation below commits, after which the row's attributes would be read again.
+        known = (user.id, user.password_hash) if user is not None else None
+        user_id = known[0] if known else None
+        device_id = recognised_device(device_token, user_id=known[0], password_hash=known[1]) if known else None
         try:
             reservation = login_failures.reserve(username, bucket=device_id)
         except TooManyFailedLogins:
             events.record("login_throttled", warning=True, user_id=user_id)
             raise
         with _forgiven_if_not_checked(reservation):
-            if user is None:
+            if known is None:
                 release_connection()
                 burn_hash_time(password)
                 events.record("login_failed", warning=True, user_id=None, reason="unknown_username")
                 raise InvalidCredentials()
-            checked = _check_then_lock(user_id, stored_hash, password)
+            checked = _check_then_lock(*known, password)
     if not checked.matches:
         # A wrong guess at a legacy hash took several Argon2id checks' time: it counts as that many.
         login_failures.weigh(reservation, check_cost(checked.stored_hash))
@@ -109,7 +112,7 @@ def authenticate(*, username: str, password: str, device_token: str | None = Non
         events.record("login_failed", warning=True, user_id=user_id, reason="inactive")
         raise InvalidCredentials()
     if checked.new_hash is not None:
-        checked.user.password_hash = checked.new_hash
+        checked.user.password_hash = cast(str, checked.new_hash)  # a replacement was given: it was hashed
     login_failures.forgive(reservation)
     return checked.user, device_id or uuid.uuid4()
 
@@ -200,7 +203,7 @@ def change_password(*, user: User, current: str, new: str, keep: uuid.UUID) -> N
     if checked.user is None or find_live_user(user_id=user_id, session_id=keep) is None:
         raise SessionEnded()
     login_failures.forgive(reservation)
-    checked.user.password_hash = checked.new_hash
+    checked.user.password_hash = cast(str, checked.new_hash)  # a replacement was given: it was hashed
     db.session.flush()  # the row before the sessions: see update_user
     ended = end_sessions(user_id=user_id, keep=keep)
     events.record("sessions_ended", user_id=user_id, sessions=ended, changed=["password"], by_owner=True)
@@ -246,9 +249,10 @@ def update_user(*, user: User, changes: dict) -> User:
             raise PasswordRefused("The password is refused.", fields={"password": problem})
         user_id = user.id
         new_hash = _hash_new_password(changes["password"])
-        user = db.session.get(User, user_id)
-        if user is None:  # deleted meanwhile
+        fresh = db.session.get(User, user_id)
+        if fresh is None:  # deleted meanwhile
             raise NoSuchUser()
+        user = fresh
     if not is_active_admin(changes.get("role", user.role), changes.get("is_active", user.is_active)):
         ensure_another_admin_remains(user)
     ends_sessions = (
