@@ -32,10 +32,7 @@ class Api(flask_smorest.Api):
     # No catch-all `default` response: each route lists the errors it can
     # give (errors() below), so that a fuzzer can hold it to that list.
     DEFAULT_ERROR_RESPONSE_NAME = None
-
-    def _register_error_handlers(self):
-        # errors.py owns every error response; flask-smorest's own handler is not used.
-        pass
+    # Its HTTPException handler is replaced by errors.py's, registered after it (create_app).
 
 
 class _Parser(FlaskParser):
