@@ -59,6 +59,10 @@ def post_worker_init(worker):
     The master imports nothing of the app: gevent must patch ssl and friends
     in each worker before anything imports them.
     """
+    if type(worker).__module__ == "gunicorn.workers.ggevent":
+        from tokenservice.concurrency import serve_on_gevent
+
+        serve_on_gevent()  # hashing off the event loop, deadlines on slow reads
     worker.log.info("Worker ready (pid: %s)", worker.pid)
     if worker.age == 1:  # the first worker of this start; replacements are older
         from tokenservice.config import storage_warning

@@ -3,11 +3,17 @@
 There, greenlets share one thread, so slow work goes to a thread of its own
 (passwords.py) and slow reads get a deadline (request_checks.py). Without
 it (flask run, the CLI, the tests' client) each request has its own thread.
+gunicorn's config says which: its gevent workers call serve_on_gevent()
+once they have loaded the app, before they serve.
 """
 
-import sys
+_on_gevent = False
+
+
+def serve_on_gevent() -> None:
+    global _on_gevent
+    _on_gevent = True
 
 
 def under_gevent() -> bool:
-    monkey = sys.modules.get("gevent.monkey")
-    return monkey is not None and monkey.is_module_patched("socket")
+    return _on_gevent
