@@ -35,6 +35,10 @@ import uuid
 from collections.abc import Callable
 
 from psycopg2.extensions import connection as Connection
+from sqlalchemy import event
+
+from . import sessions
+from .extensions import db
 
 CHANNEL = "tokenservice_live"
 PING_SECONDS = 0.25
@@ -210,3 +214,6 @@ def init_app(app, engine) -> None:
         return connection
 
     app.extensions["session_cache"] = SessionCache(connect)
+    # On the app's own session (Flask-SQLAlchemy's, one for every app in the process: registered once).
+    if not event.contains(db.session, "after_flush", sessions.forget_changed_users):
+        event.listen(db.session, "after_flush", sessions.forget_changed_users)

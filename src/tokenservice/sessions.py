@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from flask import current_app, has_app_context
-from sqlalchemy import and_, event, func, not_, text, update
+from sqlalchemy import and_, func, not_, text, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from . import events
@@ -65,8 +65,7 @@ def find_live_user(*, user_id: int, session_id: uuid.UUID, claims: Mapping | Non
     return cache.lookup(user_id, session_id, _known_live_until(claims), query, _detached_copy)
 
 
-@event.listens_for(Session, "after_flush")
-def _forget_changed_users(session: Session, flush_context) -> None:
+def forget_changed_users(session: Session, flush_context) -> None:
     """A user changed or deleted in this worker is forgotten at once; other workers hear of it at commit."""
     cache = current_app.extensions.get("session_cache") if has_app_context() else None
     if cache is not None:
