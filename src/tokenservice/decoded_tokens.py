@@ -5,8 +5,12 @@ for the decode_key_loader; its header unverified; then verified), and PyJWT
 checks every character of every segment in Python: together about a sixth
 of a worker's time on a guarded read
 (docs/decisions/0009-verify-each-token-string-once.md). The library offers
-no hook for this, so this subclass wraps its decoding method
-(`_decode_jwt_from_config`, private; Flask-JWT-Extended is pinned to 4.x).
+no hook for this, so this subclass wraps its decoding method.
+
+This module is the one place that relies on Flask-JWT-Extended 4.x's
+internals (tests/test_library_contracts.py holds it to them): the private
+`JWTManager._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)`,
+and the `jwt_header` and `jwt_data` it attaches to an ExpiredSignatureError.
 
 A token is the same only as the same string: its signature was checked
 against this app's keys, which never change while it runs, and its claims
@@ -50,3 +54,8 @@ class RememberingJWTManager(JWTManager):
             remembered.clear()
         remembered[encoded_token] = claims
         return dict(claims)
+
+
+def expired_claims(error: jwt.ExpiredSignatureError) -> dict:
+    """The claims of an expired token, which the library decoded with its signature checked."""
+    return error.jwt_data  # type: ignore[attr-defined]

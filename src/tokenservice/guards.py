@@ -17,6 +17,7 @@ from flask_jwt_extended import get_current_user, get_jwt, jwt_required, verify_j
 from flask_jwt_extended.exceptions import NoAuthorizationError, UserLookupError
 from jwt import ExpiredSignatureError
 
+from .decoded_tokens import expired_claims
 from .openapi import REGISTRATION_SECURITY, TOKEN_SECURITY, errors
 from .roles import require_admin
 from .tokens import cookie_mode, refuse_tossed_cookies
@@ -106,9 +107,7 @@ def _claims_even_if_expired() -> tuple[dict, bool]:
                 raise
             verify_jwt_in_request(refresh=True)
     except ExpiredSignatureError as exc:
-        # Flask-JWT-Extended attaches the claims, decoded with the signature
-        # checked; the session is judged by the view.
-        return exc.jwt_data, True  # type: ignore[attr-defined]
+        return expired_claims(exc), True  # the session is judged by the view
     except UserLookupError as exc:
         return exc.jwt_data, False
     return get_jwt(), False
