@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from . import events
 from .claims import REFRESH, read_claims
 from .database import changed_rows
-from .exceptions import InvalidToken, RefreshTokenReused, SessionEnded
+from .exceptions import InvalidToken, RefreshTokenReused, SessionEnded, TokenExpired
 from .extensions import db
 from .models import LoginSession, User
 
@@ -142,6 +142,28 @@ def refresh_session(*, claims: dict) -> tuple[User, LoginSession]:
     db.session.commit()
     events.record("refresh_token_reused", warning=True, user_id=user.id, session_id=login_session.id)
     raise RefreshTokenReused()
+
+
+def check_logout(*, everywhere: bool, token_expired: bool) -> None:
+    """Refuse (TokenExpired) to end every session for a token that has expired, before anything else is done.
+
+    An old token that leaked must not be a lasting "log this user out
+    everywhere" button; one session ends with any token of it, even expired.
+    """
+    if everywhere and token_expired:
+        raise TokenExpired("Ending every session needs a token that has not expired: refresh it, then try again.")
+
+
+def log_out(*, user_id: int, session_id: uuid.UUID, everywhere: bool) -> None:
+    """End the token's session, then (everywhere) every other session of the user; the caller commits.
+
+    Ending the caller's own session first proves the token's session was
+    live: SessionEnded if it had already ended.
+    """
+    if not end_sessions(user_id=user_id, session_id=session_id):
+        raise SessionEnded("The token's session has already ended.")
+    if everywhere:
+        end_sessions(user_id=user_id)
 
 
 def end_sessions(*, user_id: int, session_id: uuid.UUID | None = None, keep: uuid.UUID | None = None) -> int:
