@@ -138,7 +138,7 @@ def purge_command() -> None:
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default="instance/keys")
 def generate_keys_command(algorithm: str, directory: Path) -> None:
     """Write a new key pair (never over an existing file) and say how to configure it, or rotate to it."""
-    from .key_pairs import generate  # cryptography, which a worker never needs with HS256 (keys.py)
+    from .key_pairs import generate
 
     private_pem, public_pem, kid = generate(algorithm)
     directory.mkdir(parents=True, exist_ok=True)

@@ -85,8 +85,7 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
         "JWT_ALGORITHM": signing.algorithm,
         "JWT_DECODE_ALGORITHMS": [signing.algorithm],
         # HS256's secret, or the private key; tokens.py picks the verifying key by kid.
-        "JWT_SECRET_KEY": signing.signing_key if signing.kid is None else None,
-        "JWT_PRIVATE_KEY": signing.signing_key if signing.kid is not None else None,
+        **signing.jwt_settings(),
         "SIGNING_KEYS": signing,
         # Never the query string. Cookie mode needs the SPA and the API on one host.
         "JWT_TOKEN_LOCATION": locations,
@@ -318,8 +317,8 @@ def _signing_keys(environ: Mapping[str, str], *, production: bool, instance_path
     if algorithm not in keys.ALGORITHMS:
         raise ConfigError(f"JWT_ALGORITHM must be HS256, RS256 or ES256, not {algorithm!r}.")
     if algorithm == "HS256":
-        return keys.hs256(_jwt_secret(environ, production=production, instance_path=instance_path))
-    from . import key_pairs  # cryptography, only for a key pair (keys.py)
+        return keys.SharedSecret(_jwt_secret(environ, production=production, instance_path=instance_path))
+    from . import key_pairs  # cryptography, which only a key pair uses
 
     try:
         return key_pairs.asymmetric(

@@ -1,20 +1,23 @@
 """RS256 and ES256 key pairs: loaded and checked at start, thumbprinted, generated (docs/keys.md).
 
-This is the service's one use of cryptography, imported only with JWT_ALGORITHM
-RS256 or ES256 (config.py) and by `flask keys generate` (cli.py).
+KeyPair is the second kind of keys.SigningKeys. This is the service's one
+use of cryptography: config.py imports it for JWT_ALGORITHM RS256 or ES256,
+cli.py for `flask keys generate`.
 """
 
 import base64
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from .keys import KeySettingError, SigningKeys
+from .exceptions import InvalidToken
+from .keys import KeySettingError
 
 MIN_RSA_BITS = 2048
 _PUBLIC_PEM = re.compile(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.S)
@@ -22,7 +25,38 @@ _PUBLIC_PEM = re.compile(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----
 _THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y")}
 
 
-def asymmetric(algorithm: str, *, private: str | None, public: str | None, previous: str | None) -> SigningKeys:
+@dataclass(frozen=True)
+class KeyPair:
+    """RS256 or ES256: the private key signs; the public keys verify, chosen by the kid in the token's header."""
+
+    algorithm: str
+    private_key: object
+    kid: str  # the current public key's thumbprint
+    verification_keys: dict  # kid -> public key; the current one first
+    secret: bytes  # the private key's DER
+
+    def jwt_settings(self) -> dict:
+        return {"JWT_SECRET_KEY": None, "JWT_PRIVATE_KEY": self.private_key}
+
+    def token_headers(self) -> dict:
+        return {"kid": self.kid}
+
+    def verification_key(self, kid) -> object:
+        try:
+            return self.verification_keys[kid]
+        except (KeyError, TypeError):  # unknown, missing, or not a string at all
+            raise InvalidToken() from None
+
+    def jwks(self) -> dict | None:
+        return {
+            "keys": [
+                {**public_jwk(key), "kid": kid, "alg": self.algorithm, "use": "sig"}
+                for kid, key in self.verification_keys.items()
+            ]
+        }
+
+
+def asymmetric(algorithm: str, *, private: str | None, public: str | None, previous: str | None) -> KeyPair:
     """Load and check a key pair (PEM text or a file path each) and the earlier public keys."""
     if private is None:
         raise KeySettingError(
@@ -44,7 +78,7 @@ def asymmetric(algorithm: str, *, private: str | None, public: str | None, previ
     der = private_key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    return SigningKeys(algorithm, private_key, thumbprint(public_key), verification, der)
+    return KeyPair(algorithm, private_key, thumbprint(public_key), verification, der)
 
 
 def _previous(value: str, algorithm: str) -> list:

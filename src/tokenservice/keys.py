@@ -7,11 +7,13 @@ of its public key, and a token is verified with the public key its `kid`
 names: the current one, or one listed in JWT_PREVIOUS_PUBLIC_KEYS, so a
 rotation logs nobody out. GET /.well-known/jwks.json publishes them all.
 
-Key pairs are loaded by key_pairs.py, which needs cryptography: nothing here
-does, so that an HS256 worker never loads it (src/wsgi.py).
+Two kinds with one interface (SigningKeys): a SharedSecret (HS256), here,
+and a KeyPair (RS256, ES256), in key_pairs.py, which imports this module and
+never the other way round.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Protocol
 
 from .exceptions import InvalidToken
 
@@ -22,37 +24,55 @@ class KeySettingError(Exception):
     """A key setting the service refuses to start with (config.py words it as a ConfigError)."""
 
 
-@dataclass(frozen=True)
-class SigningKeys:
-    """What tokens are signed with, and what verifies them by `kid` (None: HS256, which has no kid)."""
+class SigningKeys(Protocol):
+    """What tokens are signed with, and what verifies them."""
 
-    algorithm: str
-    signing_key: object  # HS256: the secret; else the private key
-    kid: str | None
-    verification_keys: dict = field(default_factory=dict)  # kid -> key; the current key first
-    # What the service's own MACs are keyed from (devices.py): HS256's secret, or the private key's DER.
-    secret: bytes = b""
+    @property
+    def algorithm(self) -> str: ...
 
-    def verification_key(self, kid):
+    @property
+    def secret(self) -> bytes:
+        """What the service's own MACs are keyed from (devices.py)."""
+        ...
+
+    def jwt_settings(self) -> dict:
+        """Flask-JWT-Extended's JWT_SECRET_KEY and JWT_PRIVATE_KEY."""
+        ...
+
+    def token_headers(self) -> dict:
+        """What every token's header adds: its kid, if any."""
+        ...
+
+    def verification_key(self, kid) -> object:
         """The key that verifies a token whose header says `kid`, or InvalidToken for a kid we never issued."""
-        try:
-            return self.verification_keys[kid]
-        except (KeyError, TypeError):  # unknown, missing, or not a string at all
-            raise InvalidToken() from None
+        ...
 
     def jwks(self) -> dict | None:
-        """The public keys as a JSON Web Key Set, or None with HS256 (no public key to publish)."""
-        if self.kid is None:
-            return None
-        from .key_pairs import public_jwk  # a key pair is loaded, and cryptography with it
-
-        return {
-            "keys": [
-                {**public_jwk(key), "kid": kid, "alg": self.algorithm, "use": "sig"}
-                for kid, key in self.verification_keys.items()
-            ]
-        }
+        """The public keys as a JSON Web Key Set, or None when there is none to publish."""
+        ...
 
 
-def hs256(secret: str) -> SigningKeys:
-    return SigningKeys("HS256", secret, None, {None: secret}, secret.encode())
+@dataclass(frozen=True)
+class SharedSecret:
+    """HS256: one secret signs and verifies; tokens carry no kid, and there is nothing to publish."""
+
+    text: str
+    algorithm: str = "HS256"
+
+    @property
+    def secret(self) -> bytes:
+        return self.text.encode()
+
+    def jwt_settings(self) -> dict:
+        return {"JWT_SECRET_KEY": self.text, "JWT_PRIVATE_KEY": None}
+
+    def token_headers(self) -> dict:
+        return {}
+
+    def verification_key(self, kid) -> object:
+        if kid is not None:
+            raise InvalidToken()
+        return self.text
+
+    def jwks(self) -> dict | None:
+        return None

@@ -125,8 +125,7 @@ def register_token_loaders(jwt: JWTManager) -> None:
 
     @jwt.additional_headers_loader
     def key_id(identity) -> dict:
-        kid = current_app.config["SIGNING_KEYS"].kid
-        return {"kid": kid} if kid else {}
+        return current_app.config["SIGNING_KEYS"].token_headers()
 
     @jwt.user_lookup_loader
     def load_live_user(jwt_header: dict, jwt_data: dict) -> User | None:
