@@ -1,1 +1,1 @@
-FLASK_APP=src/flask_app.py
+FLASK_APP=tokenservice.flask_app

@@ -4,8 +4,6 @@ import os
 
 from gunicorn.glogging import Logger
 
-# Lets `gunicorn ... wsgi:app` import the app from src/ without installing it.
-pythonpath = os.path.dirname(os.path.abspath(__file__))
 # A blank PORT means the default, as for every other setting (.env.example).
 # WEB_CONCURRENCY must be a number or unset: gunicorn itself reads it first.
 bind = f"0.0.0.0:{os.environ.get('PORT') or '5000'}"

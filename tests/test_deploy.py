@@ -165,7 +165,7 @@ def test_flask_reads_no_env_file_into_a_deployment(heroku_url, tmp_path):
     """Flask's CLI loads a .env by itself; deploy_env's blanks keep a developer's out of the tests."""
     (tmp_path / ".env").write_text("JWT_TOKEN_LOCATION=query_string\n")
     command = "flask db current"
-    app_path = {"FLASK_APP": str(ROOT / "src" / "flask_app.py")}
+    app_path = {"FLASK_APP": "tokenservice.flask_app"}
 
     def in_folder_with_env(env):
         return subprocess.run(["sh", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)

@@ -15,8 +15,6 @@ from .openapi import init_api
 from .routes import BLUEPRINTS, demo, docs
 from .tokens import register_token_loaders
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def create_app(environ: Mapping[str, str] | None = None, *, migrations: bool = True) -> Flask:
     """Build the app from environment variables (`os.environ` unless given).
@@ -26,7 +24,9 @@ def create_app(environ: Mapping[str, str] | None = None, *, migrations: bool = T
     memory.
     """
     # No /static route: the demo page is served only with its CSP (routes/demo.py).
-    app = Flask(__name__, instance_path=str(ROOT / "instance"), static_folder=None)
+    # instance/ (the embedded database, a development secret) is the working directory's, as for
+    # `flask keys generate`: the project's root, where make, the Procfile and the tests run.
+    app = Flask(__name__, instance_path=str(Path.cwd() / "instance"), static_folder=None)
     app.config.update(load_settings(os.environ if environ is None else environ, instance_path=app.instance_path))
     logs.init_app(app)
     if app.config["SQLALCHEMY_DATABASE_URI"] is None:
@@ -41,7 +41,7 @@ def create_app(environ: Mapping[str, str] | None = None, *, migrations: bool = T
     if migrations:
         from flask_migrate import Migrate
 
-        Migrate(app, db, directory=str(ROOT / "migrations"))
+        Migrate(app, db, directory=str(Path(__file__).with_name("migrations")))  # they ship with the package
     jwt.init_app(app)
     proxies.init_app(app)
     api = init_api(app)
@@ -61,7 +61,7 @@ def create_app(environ: Mapping[str, str] | None = None, *, migrations: bool = T
 
 
 def create_app_or_exit(*, migrations: bool) -> Flask:
-    """create_app() for a process's entry point (src/wsgi.py, src/flask_app.py).
+    """create_app() for a process's entry point (wsgi.py, flask_app.py).
 
     A setting it refuses stops the process with one sentence that says what
     to set, not a traceback. The exit status is 4, gunicorn's "App failed to

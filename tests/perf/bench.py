@@ -48,7 +48,7 @@ PASSWORD = "correct horse battery staple"
 USERS = 200
 FLOOD_CONNECTIONS = 16
 
-sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "tests")]
 from helpers import variables_read  # noqa: E402
 
 from tokenservice.config import normalise_database_url  # noqa: E402

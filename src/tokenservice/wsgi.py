@@ -1,5 +1,5 @@
 """The app gunicorn serves (Procfile's `web:`): no `flask db` commands, so no Alembic in the workers."""
 
-from tokenservice import create_app_or_exit
+from . import create_app_or_exit
 
 app = create_app_or_exit(migrations=False)

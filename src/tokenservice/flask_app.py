@@ -1,5 +1,5 @@
 """The app the `flask` command loads (.flaskenv): every command, `flask db upgrade` (Procfile's `release:`) included."""
 
-from tokenservice import create_app_or_exit
+from . import create_app_or_exit
 
 app = create_app_or_exit(migrations=True)
