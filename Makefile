@@ -10,13 +10,17 @@ export PIPENV_VENV_IN_PROJECT := 1
 export PIPENV_IGNORE_VIRTUALENVS := 1
 export PIPENV_VERBOSITY := -1
 
-.PHONY: serve test lint
+.PHONY: serve test test-fast lint
 
 serve: .venv/.synced
 	$(PIPENV) run start
 
 test: .venv/.synced
 	$(PIPENV) run test
+
+# The first two tiers: no servers started (tests/unit, tests/app).
+test-fast: .venv/.synced
+	$(PIPENV) run test-fast
 
 lint: .venv/.synced
 	$(PIPENV) run lint
