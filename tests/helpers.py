@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 import jwt as pyjwt
-from sqlalchemy import event
+from sqlalchemy import create_engine, event, text
 
 from tokenservice import guards, passwords, users
+from tokenservice.config import normalise_database_url
 from tokenservice.extensions import db
 from tokenservice.routes import BLUEPRINTS
 
@@ -135,6 +136,29 @@ def sql_statements(app):
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+SERVICE_BACKENDS = (
+    "FROM pg_stat_activity WHERE application_name = 'tokenservice' "
+    "AND datname = current_database() AND pid <> pg_backend_pid()"
+)
+
+
+def terminate_service_connections(database_url: str, pids: list[int] | None = None) -> int:
+    """What a maintenance or failover does to the service's connections (or to `pids`); returns once they are gone."""
+    # Autocommit: pg_stat_activity is read once per transaction.
+    engine = create_engine(normalise_database_url(database_url), isolation_level="AUTOCOMMIT")
+    alive = text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)")
+    with engine.connect() as connection:
+        if pids is None:
+            pids = connection.execute(text(f"SELECT pid {SERVICE_BACKENDS}")).scalars().all()
+        connection.execute(text("SELECT pg_terminate_backend(pid) FROM unnest(:pids) AS pid"), {"pids": pids})
+        deadline = time.monotonic() + 10
+        while connection.execute(alive, {"pids": pids}).scalar():
+            assert time.monotonic() < deadline, "the terminated backends did not go away"
+            time.sleep(0.01)
+    engine.dispose()
+    return len(pids)
 
 
 def change_after_each_password_check(monkeypatch, database, statement) -> None:
