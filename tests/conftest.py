@@ -5,7 +5,8 @@ otherwise an embedded PostgreSQL of its own that is deleted at the end.
 
 - `auth` (AuthActions): users, logins and refreshes, in the spirit of flaskr's tests;
 - `database` (Database): reading and changing rows from outside a request;
-- `alice`, `admin`: a logged-in user and a logged-in admin (Login).
+- `alice`, `admin`: a logged-in user and a logged-in admin (Login);
+- `pairs`, `alg`: RS256 and ES256 key pairs, and each of the two algorithms in turn.
 """
 
 import logging
@@ -21,6 +22,7 @@ from sqlalchemy import text
 
 from tokenservice import create_app
 from tokenservice.extensions import db
+from tokenservice.key_pairs import generate
 from tokenservice.models import User
 from tokenservice.passwords import hash_password
 
@@ -253,3 +255,16 @@ def admin(auth) -> Login:
     """A logged-in admin named root."""
     auth.add_user("root", role="admin")
     return auth.login("root")
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    """Two key pairs per algorithm, as PEM text: {alg: [(private, public, kid), ...]}."""
+    made = {alg: [generate(alg) for _ in range(2)] for alg in ("RS256", "ES256")}
+    return {alg: [(p.decode(), q.decode(), kid) for p, q, kid in pairs] for alg, pairs in made.items()}
+
+
+@pytest.fixture(params=["RS256", "ES256"])
+def alg(request):
+    """Each asymmetric algorithm in turn (a test that takes it runs once for each)."""
+    return request.param
