@@ -21,6 +21,7 @@ from tokenservice.routes import BLUEPRINTS
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "tests-only-secret-long-enough-for-hs256-and-for-forging-hs512-tokens"
 PASSWORD = "correct horse battery staple"
+WRONG_PASSWORD = "not the password"
 OTHER_KEY = "another-secret-that-is-also-long-enough-for-hs256"
 
 USER_FIELDS = {"id", "username", "name", "role", "is_active", "created_at", "updated_at"}
