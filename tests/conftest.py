@@ -6,7 +6,8 @@ otherwise an embedded PostgreSQL of its own that is deleted at the end.
 - `auth` (AuthActions): users, logins and refreshes, in the spirit of flaskr's tests;
 - `database` (Database): reading and changing rows from outside a request;
 - `alice`, `admin`: a logged-in user and a logged-in admin (Login);
-- `pairs`, `alg`: RS256 and ES256 key pairs, and each of the two algorithms in turn.
+- `pairs`, `alg`: RS256 and ES256 key pairs, and each of the two algorithms in turn;
+- `redis_db`: the rate limit tests' database of the machine's Redis (REDIS_URL), empty.
 """
 
 import logging
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 
 import flask_migrate
 import pytest
-from helpers import PASSWORD, SECRET, bearer, claims_of, variables_read
+import redis
+from helpers import PASSWORD, REDIS_URL, SECRET, bearer, claims_of, variables_read
 from sqlalchemy import text
 
 from tokenservice import create_app
@@ -268,3 +270,12 @@ def pairs():
 def alg(request):
     """Each asymmetric algorithm in turn (a test that takes it runs once for each)."""
     return request.param
+
+
+@pytest.fixture
+def redis_db():
+    """A client of REDIS_URL's database, emptied before and after the test."""
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()

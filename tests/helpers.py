@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SECRET = "tests-only-secret-long-enough-for-hs256-and-for-forging-hs512-tokens"
 PASSWORD = "correct horse battery staple"
 WRONG_PASSWORD = "not the password"
+WRONG_LOGIN = {"username": "alice", "password": WRONG_PASSWORD}
+REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of the machine's Redis that only the rate limit tests use
 OTHER_KEY = "another-secret-that-is-also-long-enough-for-hs256"
 
 USER_FIELDS = {"id", "username", "name", "role", "is_active", "created_at", "updated_at"}
