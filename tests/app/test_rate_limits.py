@@ -8,6 +8,8 @@ import pytest
 from helpers import PASSWORD, REDIS_URL, assert_error
 from helpers import WRONG_LOGIN as WRONG
 
+from tokenservice.memory_counts import MemoryCounts
+
 
 @pytest.fixture
 def limited(make_app):
@@ -83,6 +85,13 @@ def test_limits_off(limited):
     responses = [client.post("/token", json=WRONG) for _ in range(40)]
     assert {response.status_code for response in responses} == {401}
     assert "X-RateLimit-Limit" not in responses[0].headers
+
+
+def test_the_service_counts_in_memory_counts_when_the_storage_is_memory(make_app):
+    """memory_counts.MemoryCounts (unit/test_memory_counts.py), for the limits and their fallback alike."""
+    app = make_app(RATELIMIT_ENABLED="true")
+    assert isinstance(app.extensions["rate_limiter"].storage, MemoryCounts)
+    assert isinstance(app.extensions["rate_limiter_fallback"].limiter.storage, MemoryCounts)
 
 
 def test_two_instances_count_together_in_redis(limited, redis_db):
