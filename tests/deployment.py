@@ -73,6 +73,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def port_open(port: int, timeout: float = 1) -> bool:
+    """Whether a server listens on 127.0.0.1:port: True once it accepts a connection, False while connecting is
+    refused (nothing listens yet, or any more: a server shutting down has closed its socket). Any other error, a
+    timeout for one, is raised: it says neither."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=timeout).close()
+    except ConnectionRefusedError:
+        return False
+    return True
+
+
 def run(command: str, env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(["sh", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 

@@ -14,7 +14,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from deployment import call, deploy_env, exchange, procfile, released_schema, run, schema_url, start_web, web_server
+from deployment import (
+    call,
+    deploy_env,
+    exchange,
+    port_open,
+    procfile,
+    released_schema,
+    run,
+    schema_url,
+    start_web,
+    web_server,
+)
 from helpers import PASSWORD, ROOT, bearer, wait_for
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -94,7 +105,7 @@ def test_sigterm_lets_requests_in_flight_finish_and_takes_no_new_ones(heroku_url
     port = int(env["PORT"])
     server = start_web(env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: not refused(port))
+        wait_for(lambda: port_open(port))
         # A login waits for the user's row, which this transaction holds locked: a slow request in flight.
         with app.app_context(), db.engine.connect() as holder:
             holder.execute(text("SELECT 1 FROM deploy_check.users WHERE username = 'slowpoke' FOR UPDATE"))
@@ -102,7 +113,7 @@ def test_sigterm_lets_requests_in_flight_finish_and_takes_no_new_ones(heroku_url
                 login = pool.submit(call, port, "POST", "/token", {"username": "slowpoke", "password": PASSWORD})
                 wait_for(lambda: lock_waiters(app))
                 os.kill(server.pid, signal.SIGTERM)
-                wait_for(lambda: refused(port))  # no new connections once shutting down
+                wait_for(lambda: not port_open(port))  # no new connections once shutting down
                 holder.rollback()  # the slow request may now finish
                 status, tokens = login.result(timeout=20)
         assert status == 200 and tokens["token_type"] == "Bearer"
@@ -117,14 +128,6 @@ def lock_waiters(app) -> int:
     with app.app_context():
         waiting = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
         return db.session.execute(waiting).scalar()
-
-
-def refused(port) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except ConnectionRefusedError:
-        return True
-    return False
 
 
 # The host's first push, before a database: what `release` and `web` say.

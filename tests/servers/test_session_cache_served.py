@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from deployment import deploy_env, exchange, free_port, released_schema, web_server
+from deployment import deploy_env, exchange, free_port, port_open, released_schema, web_server
 from helpers import PASSWORD, WITHIN, wait_for
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
@@ -91,16 +91,6 @@ def pgbouncer(database_url, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
-
-
-def port_open(port: int) -> bool:
-    import socket
-
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 def test_behind_transaction_pooling_pgbouncer_every_request_asks_postgresql(pgbouncer, auth, database):
