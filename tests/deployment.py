@@ -110,6 +110,13 @@ def exchange(
         return error.code, dict(error.headers), json.loads(error.read() or "{}")
 
 
+def login(port: int, username: str = "alice", password: str = PASSWORD, headers=None) -> dict:
+    """POST /token with JSON credentials to the served app, which must succeed; the new session's tokens."""
+    status, _, tokens = exchange(port, "POST", "/token", {"username": username, "password": password}, headers)
+    assert status == 200, (status, tokens)
+    return tokens
+
+
 def start_web(env: dict, **output) -> subprocess.Popen:
     """Procfile's `web:` command in a process group of its own; the process is gunicorn's master."""
     return subprocess.Popen(

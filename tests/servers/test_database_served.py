@@ -4,7 +4,7 @@ import threading
 import time
 
 import pytest
-from deployment import deploy_env, exchange, procfile, run, schema_url, web_server
+from deployment import deploy_env, exchange, login, procfile, run, schema_url, web_server
 from helpers import PASSWORD, terminate_service_connections
 
 
@@ -25,7 +25,7 @@ def test_under_load_with_two_workers(served):
     gunicorn's HTML 500: the session's rollback failed in the teardown.)
     """
     port, database_url = served
-    token = exchange(port, "POST", "/token", {"username": "alice", "password": PASSWORD})[2]["access_token"]
+    token = login(port)["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     killed_at, every, after, stop = [], [], [], threading.Event()
 

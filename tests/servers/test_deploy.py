@@ -18,6 +18,7 @@ from deployment import (
     call,
     deploy_env,
     exchange,
+    login,
     port_open,
     procfile,
     released_schema,
@@ -254,8 +255,7 @@ def test_a_worker_signs_with_a_shared_secret_or_a_key_pair(app, database_url, al
     keyed = {"JWT_ALGORITHM": "ES256", "JWT_PRIVATE_KEY": private.decode(), "JWT_PUBLIC_KEY": public.decode()}
     env = deploy_env(url, WEB_CONCURRENCY="1", **(keyed if algorithm == "ES256" else {}))
     with web_server(env) as (port, _):
-        status, _, tokens = exchange(port, "POST", "/token", {"username": "alice", "password": PASSWORD})
-        assert status == 200
+        tokens = login(port)
         assert exchange(port, "GET", "/me", headers=bearer(tokens["access_token"]))[0] == 200
         assert call(port, "GET", "/.well-known/jwks.json")[0] == (200 if algorithm == "ES256" else 404)
 

@@ -8,8 +8,8 @@ import re
 
 import jwt as pyjwt
 import pytest
-from deployment import deploy_env, exchange, released_schema, web_server
-from helpers import PASSWORD, ROOT, bearer
+from deployment import deploy_env, exchange, login, released_schema, web_server
+from helpers import ROOT, bearer
 
 KEYS_PAGE = (ROOT / "docs" / "keys.md").read_text()
 
@@ -58,7 +58,6 @@ def test_another_service_verifies_with_the_jwks_across_a_rotation(keyed_url, pai
     so the new key must be published, and held, before it signs."""
     (old_private, old_public, old_kid), (new_private, new_public, new_kid) = pairs[alg]
     settings = {"JWT_ALGORITHM": alg, "JWT_ISSUER": "https://auth.example.com", "JWT_AUDIENCE": "example-api"}
-    alice = {"username": "alice", "password": PASSWORD}
     first = deploy_env(keyed_url, JWT_PRIVATE_KEY=old_private, JWT_PUBLIC_KEY=old_public, **settings)
     # Every restart listens where the first server did: one URL, one client, as another service would have.
     # web_server has stopped the last server (its workers too) before the next binds; gunicorn binds with
@@ -71,7 +70,7 @@ def test_another_service_verifies_with_the_jwks_across_a_rotation(keyed_url, pai
 
     # Before: the old pair signs, and only its public key is published.
     with web_server(first) as (port, output):
-        old = exchange(port, "POST", "/token", alice)[2]
+        old = login(port)
         assert pyjwt.get_unverified_header(old["access_token"])["kid"] == old_kid
         assert verify(old["access_token"])["sub"] == str(old["user_id"])
         with pytest.raises(pyjwt.InvalidTokenError, match=not_access):
@@ -82,7 +81,7 @@ def test_another_service_verifies_with_the_jwks_across_a_rotation(keyed_url, pai
     # Step 1: the new public key is published (in JWT_PREVIOUS_PUBLIC_KEYS); the old pair still signs.
     published = {"JWT_PRIVATE_KEY": old_private, "JWT_PUBLIC_KEY": old_public, "JWT_PREVIOUS_PUBLIC_KEYS": new_public}
     with web_server(deploy_env(keyed_url, PORT=first["PORT"], **published, **settings)) as (port, output):
-        signed = exchange(port, "POST", "/token", alice)[2]
+        signed = login(port)
         assert pyjwt.get_unverified_header(signed["access_token"])["kid"] == old_kid
         assert verify(old["access_token"])["sub"] == str(old["user_id"])
         assert held_kids(jwks) == [old_kid]  # served from the set it holds: nothing fetched
@@ -95,7 +94,7 @@ def test_another_service_verifies_with_the_jwks_across_a_rotation(keyed_url, pai
     # fetched seconds ago, so it would fetch nothing for a kid it has not seen: it needs none.
     rotated = {"JWT_PRIVATE_KEY": new_private, "JWT_PUBLIC_KEY": new_public, "JWT_PREVIOUS_PUBLIC_KEYS": old_public}
     with web_server(deploy_env(keyed_url, PORT=first["PORT"], **rotated, **settings)) as (port, output):
-        new = exchange(port, "POST", "/token", alice)[2]
+        new = login(port)
         assert pyjwt.get_unverified_header(new["access_token"])["kid"] == new_kid
         assert verify(new["access_token"])["sub"] == str(new["user_id"])
         assert verify(old["access_token"])["sub"] == str(old["user_id"])  # signed before the rotation

@@ -1,7 +1,7 @@
 """Failed logins counted in PostgreSQL under gunicorn: two workers share one count, without Redis."""
 
 import pytest
-from deployment import deploy_env, exchange, released_schema, web_server
+from deployment import deploy_env, exchange, login, released_schema, web_server
 from helpers import PASSWORD, WRONG_PASSWORD
 
 
@@ -13,7 +13,7 @@ def heroku_url(app, database_url):
 def test_gunicorn_workers_share_the_count_without_redis_and_the_owners_device_still_logs_in(heroku_url):
     env = deploy_env(heroku_url, LOGIN_FAILURE_LIMIT="3 per 15 minutes", TRUSTED_PROXIES="1")
     with web_server(env) as (port, _):
-        owner = exchange(port, "POST", "/token", {"username": "alice", "password": PASSWORD})[2]["device_token"]
+        owner = login(port)["device_token"]
         guess = {"username": "alice", "password": WRONG_PASSWORD}
         addresses = [{"X-Forwarded-For": f"198.51.100.{i}"} for i in range(6)]
         statuses = [exchange(port, "POST", "/token", guess, address)[0] for address in addresses]

@@ -10,8 +10,8 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from deployment import deploy_env, exchange, free_port, port_open, released_schema, web_server
-from helpers import PASSWORD, WITHIN, wait_for
+from deployment import deploy_env, exchange, free_port, login, port_open, released_schema, web_server
+from helpers import WITHIN, wait_for
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
@@ -27,7 +27,7 @@ def test_a_logout_reaches_every_worker_of_every_instance_within_a_second(deploye
     """Two instances of two workers on one PostgreSQL, with readers hammering both while the session ends."""
     with web_server(deploy_env(deployed_url)) as (first, _), web_server(deploy_env(deployed_url)) as (second, _):
         for _round in range(5):
-            _, _, tokens = exchange(first, "POST", "/token", {"username": "alice", "password": PASSWORD})
+            tokens = login(first)
             headers = {"Authorization": f"Bearer {tokens['access_token']}"}
             ended = threading.Event()
             late = []  # 200s answered more than WITHIN after the logout
@@ -98,7 +98,7 @@ def test_behind_transaction_pooling_pgbouncer_every_request_asks_postgresql(pgbo
     auth.add_user("alice")
     url = pgbouncer.set(drivername="postgres").render_as_string(hide_password=False)
     with web_server(deploy_env(url, WEB_CONCURRENCY="1")) as (port, output):
-        _, _, tokens = exchange(port, "POST", "/token", {"username": "alice", "password": PASSWORD})
+        tokens = login(port)
         headers = {"Authorization": f"Bearer {tokens['access_token']}"}
         deadline = time.monotonic() + 6  # past the listener's 5 s of silence
         while time.monotonic() < deadline:
