@@ -74,6 +74,31 @@ def now() -> int:
     return int(time.time())
 
 
+# The ways of tampering with one of this service's tokens that every guard must refuse (tamper's `how`).
+TAMPERINGS = ["other-key", "alg-none", "hs512", "not-yet-valid"]
+
+
+def tamper(claims: dict, how: str) -> str:
+    """The claims of a real token, re-signed as TAMPERINGS names: with another key, with no signature (alg none),
+    with HS512 and the right key, or as not valid for another ten minutes."""
+    changes = {
+        "other-key": {"key": OTHER_KEY},
+        "alg-none": {"key": None, "algorithm": "none"},
+        "hs512": {"algorithm": "HS512"},
+        "not-yet-valid": {"nbf": now() + 600},
+    }[how]
+    return forge(claims, **changes)
+
+
+def tampered(token: str) -> str:
+    """The same token (a JWT or a device token) with the end of its signature changed.
+
+    Two characters: the last base64url character of a 32-byte MAC carries two
+    bits that no MAC uses, and a decoder may ignore them.
+    """
+    return token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+
+
 def assert_error(response, status: int, error: str) -> None:
     """The one error shape: JSON with a stable code and a sentence, nothing else leaking."""
     assert response.status_code == status, (response.status_code, response.get_data(as_text=True))

@@ -5,7 +5,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from helpers import PASSWORD, assert_error, assert_refused, basic, bearer
+from helpers import PASSWORD, assert_error, assert_refused, basic, bearer, tampered
 from helpers import WRONG_PASSWORD as WRONG
 from sqlalchemy import func, select, update
 from werkzeug.security import generate_password_hash
@@ -137,11 +137,6 @@ def test_a_wrong_password_from_the_owners_device_counts_against_that_device_only
     assert_throttled(login_with_device(client, device))
     assert login_with_device(client, other_device).status_code == 200
     assert auth.token(client=client).status_code == 200  # strangers' allowance untouched
-
-
-def tampered(token: str) -> str:
-    """The same device token with one character of its MAC changed."""
-    return token[:-1] + ("A" if token[-1] != "A" else "B")
 
 
 @pytest.mark.parametrize("kind", ["tampered MAC", "another service's key", "garbage", "empty"])

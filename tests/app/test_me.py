@@ -5,6 +5,7 @@ from helpers import (
     OTHER_KEY,
     PASSWORD,
     SECRET,
+    TAMPERINGS,
     USER_FIELDS,
     assert_error,
     assert_refused,
@@ -12,6 +13,7 @@ from helpers import (
     change_after_each_password_check,
     forge,
     now,
+    tamper,
 )
 from sqlalchemy import delete, func, update
 
@@ -82,19 +84,10 @@ def test_a_refresh_token_is_not_an_access_token(client, alice):
     assert_refused(client.get("/me", headers=alice.refresh_headers))
 
 
-def test_another_key_is_refused(client, alice):
-    forged = forge(alice.claims, key=OTHER_KEY)
-    assert_refused(client.get("/me", headers=bearer(forged)))
-
-
-def test_alg_none_is_refused(client, alice):
-    forged = forge(alice.claims, key=None, algorithm="none")
-    assert_refused(client.get("/me", headers=bearer(forged)))
-
-
-def test_another_hmac_algorithm_is_refused(client, alice):
-    forged = forge(alice.claims, algorithm="HS512")
-    assert_refused(client.get("/me", headers=bearer(forged)))
+@pytest.mark.parametrize("how", TAMPERINGS)
+def test_a_tampered_token_is_refused(client, alice, how):
+    """An ordinary user's token, tampered with as test_guards tampers with an admin's on every route."""
+    assert_refused(client.get("/me", headers=bearer(tamper(alice.claims, how))))
 
 
 def test_a_tampered_payload_is_refused(client, alice):
@@ -106,11 +99,6 @@ def test_a_tampered_payload_is_refused(client, alice):
 def test_an_expired_token(client, alice):
     expired = forge(alice.claims, iat=now() - 1000, nbf=now() - 1000, exp=now() - 10)
     assert_refused(client.get("/me", headers=bearer(expired)), "token_expired")
-
-
-def test_a_token_not_yet_valid(client, alice):
-    early = forge(alice.claims, nbf=now() + 600)
-    assert_refused(client.get("/me", headers=bearer(early)))
 
 
 @pytest.mark.parametrize("missing", ["sub", "sid", "exp", "jti"])
