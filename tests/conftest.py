@@ -9,6 +9,7 @@ otherwise an embedded PostgreSQL of its own that is deleted at the end.
 
 - `auth` (AuthActions): users, logins and refreshes, in the spirit of flaskr's tests;
 - `database` (Database): reading and changing rows from outside a request;
+- `make_app`, `limited_app`: apps built from the base environment plus variables (limited_app: rate limits on);
 - `alice`, `admin`: a logged-in user and a logged-in admin (Login);
 - `pairs`, `alg`: RS256 and ES256 key pairs, and each of the two algorithms in turn;
 - `redis_db`: the rate limit tests' database of the machine's Redis (REDIS_URL), empty.
@@ -151,6 +152,17 @@ def make_app(base_environ):
     for app in built:
         with app.app_context():
             db.engine.dispose()
+
+
+@pytest.fixture
+def limited_app(make_app):
+    """make_app with the rate limits on, as deployed (the base environment has them off): limited_app(limits, **changes)
+    builds an app with these limits (TOKEN_RATE_LIMIT, LOGIN_FAILURE_LIMIT...), then make_app's changes."""
+
+    def make(limits: dict | None = None, **changes):
+        return make_app(**{"RATELIMIT_ENABLED": "true", **(limits or {}), **changes})
+
+    return make
 
 
 @pytest.fixture

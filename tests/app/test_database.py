@@ -88,9 +88,9 @@ class PoolWatch:
 
 
 @pytest.fixture
-def watched(make_app, monkeypatch):
+def watched(limited_app, monkeypatch):
     """An app with every limit on (the failed-login count takes a connection), and its PoolWatch."""
-    app = make_app(RATELIMIT_ENABLED="true", TOKEN_RATE_LIMIT="1000 per minute", LOGIN_FAILURE_LIMIT="3 per minute")
+    app = limited_app(TOKEN_RATE_LIMIT="1000 per minute", LOGIN_FAILURE_LIMIT="3 per minute")
     watch = PoolWatch(app, monkeypatch)
     yield app, watch
     watch.close()

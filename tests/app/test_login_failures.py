@@ -1,5 +1,6 @@
 """Failed logins per username, from any address, worker or instance, counted in PostgreSQL."""
 
+import functools
 import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -15,14 +16,11 @@ from tokenservice.models import LoginFailure, User
 
 
 @pytest.fixture
-def throttled(make_app):
+def throttled(limited_app):
     """An app allowing 3 failed logins per username per 15 minutes (and plenty per address)."""
-
-    def make(**environ):
-        limits = {"LOGIN_FAILURE_LIMIT": "3 per 15 minutes", "TOKEN_RATE_LIMIT": "1000 per minute"}
-        return make_app(**{"RATELIMIT_ENABLED": "true", **limits, **environ})
-
-    return make
+    return functools.partial(
+        limited_app, {"LOGIN_FAILURE_LIMIT": "3 per 15 minutes", "TOKEN_RATE_LIMIT": "1000 per minute"}
+    )
 
 
 def assert_throttled(response):
@@ -260,20 +258,20 @@ def test_ten_guesses_at_once_on_two_instances_get_exactly_three_tries(throttled,
 
 
 @pytest.mark.parametrize(("method", "tries"), [("pbkdf2", 2), ("scrypt", 3)])
-def test_a_wrong_guess_at_a_legacy_hash_counts_as_the_work_it_took(make_app, auth, method, tries):
+def test_a_wrong_guess_at_a_legacy_hash_counts_as_the_work_it_took(limited_app, auth, method, tries):
     """LOGIN_FAILURE_LIMIT=10: a pbkdf2 check costs 8 Argon2id checks, scrypt 4.
 
     (No device token can name a legacy hash: the login that hands one out re-hashes the password.)
     """
     auth.add_user("legacy", password_hash=generate_password_hash(PASSWORD, method=method))
-    client = make_app(RATELIMIT_ENABLED="true", TOKEN_RATE_LIMIT="1000 per minute").test_client()
+    client = limited_app(TOKEN_RATE_LIMIT="1000 per minute").test_client()
     statuses = [auth.token("legacy", WRONG, client=client).status_code for _ in range(tries + 1)]
     assert statuses == [401] * tries + [429]
 
 
-def test_a_wrong_current_password_at_a_legacy_hash_counts_as_the_work_it_took(make_app, auth, database):
+def test_a_wrong_current_password_at_a_legacy_hash_counts_as_the_work_it_took(limited_app, auth, database):
     alice = auth.add_user("alice")
-    client = make_app(RATELIMIT_ENABLED="true", TOKEN_RATE_LIMIT="1000 per minute").test_client()
+    client = limited_app(TOKEN_RATE_LIMIT="1000 per minute").test_client()
     session = auth.login(client=client)  # re-hashed at login: make it legacy again
     database.execute(update(User).where(User.id == alice).values(password_hash=generate_password_hash(PASSWORD)))
     body = {"current_password": WRONG, "new_password": "a brand new passphrase"}

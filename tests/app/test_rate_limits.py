@@ -4,6 +4,8 @@ In-process apps here, on the machine's Redis (REDIS_URL, `redis_db`) where they 
 sharing it are servers/test_rate_limits_served.py's.
 """
 
+import functools
+
 import pytest
 from helpers import PASSWORD, REDIS_URL, assert_error
 from helpers import WRONG_LOGIN as WRONG
@@ -12,14 +14,11 @@ from tokenservice.memory_counts import MemoryCounts
 
 
 @pytest.fixture
-def limited(make_app):
+def limited(limited_app):
     """Build an app with limits on: 3 per minute per address unless said otherwise (and failed logins unlimited)."""
-
-    def make(**environ):
-        limits = {"TOKEN_RATE_LIMIT": "3 per minute", "LOGIN_FAILURE_LIMIT": "1000 per minute"}
-        return make_app(**{"RATELIMIT_ENABLED": "true", **limits, **environ})
-
-    return make
+    return functools.partial(
+        limited_app, {"TOKEN_RATE_LIMIT": "3 per minute", "LOGIN_FAILURE_LIMIT": "1000 per minute"}
+    )
 
 
 def assert_rate_limited(response):
