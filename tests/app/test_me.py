@@ -148,9 +148,13 @@ def test_a_deleted_user_is_refused(client, alice, database):
     assert_refused(client.get("/protected", headers=alice.headers))
 
 
-def test_issuer_and_audience_are_required_when_configured(make_app, alice):
+def test_issuer_and_audience_when_configured(make_app, auth, alice):
+    """POST /token puts them in the tokens, and the guards require them (test_keys does the same under key pairs)."""
     app = make_app(JWT_ISSUER="https://auth.example.com", JWT_AUDIENCE="example-api")
     client = app.test_client()
+    claims = auth.login(client=client).claims
+    assert claims["iss"] == "https://auth.example.com"
+    assert claims["aud"] == "example-api"
     # A token of this service without iss/aud (made before they were set) is refused...
     assert_refused(client.get("/me", headers=alice.headers))
     wrong_audience = forge(alice.claims, iss="https://auth.example.com", aud="another-api")
