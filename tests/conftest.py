@@ -1,11 +1,18 @@
-"""Fixtures: a real PostgreSQL, the app built from an environment, clients, and the shared helpers.
+"""The tiers, and the fixtures: a real PostgreSQL, the app built from an environment, clients, and the shared helpers.
+
+Each test is in the tier of its folder, and carries that tier's marker (TIERS
+below): `pytest -m "not servers"` runs the first two. A unit test that asks
+for a database fixture stops the run.
 
 The suite uses TEST_DATABASE_URL when it is set (and wipes that database),
 otherwise an embedded PostgreSQL of its own that is deleted at the end.
 
 - `auth` (AuthActions): users, logins and refreshes, in the spirit of flaskr's tests;
 - `database` (Database): reading and changing rows from outside a request;
-- `alice`, `admin`: a logged-in user and a logged-in admin (Login).
+- `make_app`, `limited_app`: apps built from the base environment plus variables (limited_app: rate limits on);
+- `alice`, `admin`: a logged-in user and a logged-in admin (Login);
+- `pairs`, `alg`: RS256 and ES256 key pairs, and each of the two algorithms in turn;
+- `redis_db`: the rate limit tests' database of the machine's Redis (REDIS_URL), empty.
 """
 
 import logging
@@ -13,14 +20,17 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import flask_migrate
 import pytest
-from helpers import PASSWORD, SECRET, bearer, claims_of, variables_read
+import redis
+from helpers import PASSWORD, REDIS_URL, SECRET, bearer, claims_of, variables_read
 from sqlalchemy import text
 
 from tokenservice import create_app
 from tokenservice.extensions import db
+from tokenservice.key_pairs import generate
 from tokenservice.models import User
 from tokenservice.passwords import hash_password
 
@@ -30,6 +40,48 @@ from tokenservice.passwords import hash_password
 # `flask`, which reads .env by itself).
 for _name in variables_read():
     os.environ.pop(_name, None)
+
+# Each folder of tests/ is a tier, named after what its tests need; in the order they run.
+TIERS = {
+    "unit": "tests/unit/: needs no database and starts no process (no app, no PostgreSQL)",
+    "app": "tests/app/: the app in-process on the real PostgreSQL (Flask's test client, conftest's fixtures)",
+    "servers": (
+        "tests/servers/: real processes and servers (gunicorn, flask and pipenv commands, Chromium, an embedded "
+        "PostgreSQL, PgBouncer, several instances, floods, slow clients, outages)"
+    ),
+}
+# What a unit test may not ask for: each of them is, or needs, the test database.
+DATABASE_FIXTURES = {"app", "client", "database", "auth", "make_app", "database_url", "alice", "admin"}
+TESTS = Path(__file__).resolve().parent
+
+
+def tier_of(path: Path) -> str | None:
+    """The tier of a test file: the folder of tests/ it is in (None outside the tiers' folders)."""
+    parts = Path(path).resolve().relative_to(TESTS).parts
+    return parts[0] if len(parts) > 1 and parts[0] in TIERS else None
+
+
+def pytest_configure(config):
+    for tier, needs in TIERS.items():
+        config.addinivalue_line("markers", f"{tier}: {needs}")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by the markers added here
+def pytest_collection_modifyitems(config, items):
+    """Mark each test with its folder's tier, refuse a unit test that needs the database, run the fast tiers first."""
+    for item in items:
+        tier = tier_of(item.path)
+        if tier is None:
+            raise pytest.UsageError(f"{item.nodeid}: a test belongs in one of tests/{{{','.join(TIERS)}}}/")
+        item.add_marker(getattr(pytest.mark, tier))
+        needed = DATABASE_FIXTURES.intersection(item.fixturenames)
+        if tier == "unit" and needed:
+            raise pytest.UsageError(
+                f"{item.nodeid} is in tests/unit/, which needs no database, but it asks for "
+                f"{', '.join(sorted(needed))}: move it to tests/app/ (or tests/servers/ if it starts a process)"
+            )
+    order = list(TIERS)
+    items.sort(key=lambda item: order.index(tier_of(item.path)))
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +126,11 @@ def app(base_environ):
 
 
 @pytest.fixture(autouse=True)
-def clean_database(app):
-    """Every test starts with no users, no sessions and no failed logins."""
+def clean_database(request):
+    """Every test starts with no users, no sessions and no failed logins; but a unit test, which has no database."""
+    if tier_of(request.path) == "unit":
+        return
+    app = request.getfixturevalue("app")
     with app.app_context():
         db.session.execute(text("TRUNCATE users, sessions, login_failures RESTART IDENTITY CASCADE"))
         db.session.commit()
@@ -97,6 +152,17 @@ def make_app(base_environ):
     for app in built:
         with app.app_context():
             db.engine.dispose()
+
+
+@pytest.fixture
+def limited_app(make_app):
+    """make_app with the rate limits on, as deployed (the base environment has them off): limited_app(limits, **changes)
+    builds an app with these limits (TOKEN_RATE_LIMIT, LOGIN_FAILURE_LIMIT...), then make_app's changes."""
+
+    def make(limits: dict | None = None, **changes):
+        return make_app(**{"RATELIMIT_ENABLED": "true", **(limits or {}), **changes})
+
+    return make
 
 
 @pytest.fixture
@@ -253,3 +319,25 @@ def admin(auth) -> Login:
     """A logged-in admin named root."""
     auth.add_user("root", role="admin")
     return auth.login("root")
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    """Two key pairs per algorithm, as PEM text: {alg: [(private, public, kid), ...]}."""
+    made = {alg: [generate(alg) for _ in range(2)] for alg in ("RS256", "ES256")}
+    return {alg: [(p.decode(), q.decode(), kid) for p, q, kid in pairs] for alg, pairs in made.items()}
+
+
+@pytest.fixture(params=["RS256", "ES256"])
+def alg(request):
+    """Each asymmetric algorithm in turn (a test that takes it runs once for each)."""
+    return request.param
+
+
+@pytest.fixture
+def redis_db():
+    """A client of REDIS_URL's database, emptied before and after the test."""
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()

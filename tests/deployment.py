@@ -73,6 +73,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def port_open(port: int, timeout: float = 1) -> bool:
+    """Whether a server listens on 127.0.0.1:port: True once it accepts a connection, False while connecting is
+    refused (nothing listens yet, or any more: a server shutting down has closed its socket). Any other error, a
+    timeout for one, is raised: it says neither."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=timeout).close()
+    except ConnectionRefusedError:
+        return False
+    return True
+
+
 def run(command: str, env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(["sh", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -97,6 +108,13 @@ def exchange(
             return response.status, dict(response.headers), json.loads(response.read() or "{}")
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), json.loads(error.read() or "{}")
+
+
+def login(port: int, username: str = "alice", password: str = PASSWORD, headers=None) -> dict:
+    """POST /token with JSON credentials to the served app, which must succeed; the new session's tokens."""
+    status, _, tokens = exchange(port, "POST", "/token", {"username": username, "password": password}, headers)
+    assert status == 200, (status, tokens)
+    return tokens
 
 
 def start_web(env: dict, **output) -> subprocess.Popen:

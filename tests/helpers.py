@@ -11,15 +11,22 @@ import time
 from pathlib import Path
 
 import jwt as pyjwt
-from sqlalchemy import event
+from sqlalchemy import create_engine, event, text
 
 from tokenservice import guards, passwords, users
+from tokenservice.config import normalise_database_url
 from tokenservice.extensions import db
 from tokenservice.routes import BLUEPRINTS
+from tokenservice.session_cache import TRUST_SECONDS
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "tests-only-secret-long-enough-for-hs256-and-for-forging-hs512-tokens"
 PASSWORD = "correct horse battery staple"
+WRONG_PASSWORD = "not the password"
+WRONG_LOGIN = {"username": "alice", "password": WRONG_PASSWORD}
+REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of the machine's Redis that only the rate limit tests use
+# A revocation reaches every worker's session cache within TRUST_SECONDS; allow for a loaded machine.
+WITHIN = TRUST_SECONDS + 1.0
 OTHER_KEY = "another-secret-that-is-also-long-enough-for-hs256"
 
 USER_FIELDS = {"id", "username", "name", "role", "is_active", "created_at", "updated_at"}
@@ -65,6 +72,31 @@ def forge(claims: dict, *, key: str | None = SECRET, algorithm: str = "HS256", *
 
 def now() -> int:
     return int(time.time())
+
+
+# The ways of tampering with one of this service's tokens that every guard must refuse (tamper's `how`).
+TAMPERINGS = ["other-key", "alg-none", "hs512", "not-yet-valid"]
+
+
+def tamper(claims: dict, how: str) -> str:
+    """The claims of a real token, re-signed as TAMPERINGS names: with another key, with no signature (alg none),
+    with HS512 and the right key, or as not valid for another ten minutes."""
+    changes = {
+        "other-key": {"key": OTHER_KEY},
+        "alg-none": {"key": None, "algorithm": "none"},
+        "hs512": {"algorithm": "HS512"},
+        "not-yet-valid": {"nbf": now() + 600},
+    }[how]
+    return forge(claims, **changes)
+
+
+def tampered(token: str) -> str:
+    """The same token (a JWT or a device token) with the end of its signature changed.
+
+    Two characters: the last base64url character of a 32-byte MAC carries two
+    bits that no MAC uses, and a decoder may ignore them.
+    """
+    return token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
 
 
 def assert_error(response, status: int, error: str) -> None:
@@ -135,6 +167,29 @@ def sql_statements(app):
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+SERVICE_BACKENDS = (
+    "FROM pg_stat_activity WHERE application_name = 'tokenservice' "
+    "AND datname = current_database() AND pid <> pg_backend_pid()"
+)
+
+
+def terminate_service_connections(database_url: str, pids: list[int] | None = None) -> int:
+    """What a maintenance or failover does to the service's connections (or to `pids`); returns once they are gone."""
+    # Autocommit: pg_stat_activity is read once per transaction.
+    engine = create_engine(normalise_database_url(database_url), isolation_level="AUTOCOMMIT")
+    alive = text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)")
+    with engine.connect() as connection:
+        if pids is None:
+            pids = connection.execute(text(f"SELECT pid {SERVICE_BACKENDS}")).scalars().all()
+        connection.execute(text("SELECT pg_terminate_backend(pid) FROM unnest(:pids) AS pid"), {"pids": pids})
+        deadline = time.monotonic() + 10
+        while connection.execute(alive, {"pids": pids}).scalar():
+            assert time.monotonic() < deadline, "the terminated backends did not go away"
+            time.sleep(0.01)
+    engine.dispose()
+    return len(pids)
 
 
 def change_after_each_password_check(monkeypatch, database, statement) -> None:

@@ -1,4 +1,7 @@
-"""memory_counts.MemoryCounts: limits' moving window, counted in this process, with no walk over every key."""
+"""memory_counts.MemoryCounts: limits' moving window, counted in this process, with no walk over every key.
+
+That the app counts in it is app/test_rate_limits.py's to check: it needs the app, and so PostgreSQL.
+"""
 
 import threading
 
@@ -89,9 +92,3 @@ def test_fixed_window_counters_end_with_their_window():
     storage.incr("other", 60)
     assert storage.reset() == 1 and storage.held() == 0
     assert storage.check()
-
-
-def test_the_service_counts_in_it_when_the_storage_is_memory(make_app):
-    app = make_app(RATELIMIT_ENABLED="true")
-    assert isinstance(app.extensions["rate_limiter"].storage, MemoryCounts)
-    assert isinstance(app.extensions["rate_limiter_fallback"].limiter.storage, MemoryCounts)

@@ -5,7 +5,7 @@ what a worker can hash soon), which a client retries after Retry-After.
 
 16 clients for 15 seconds, each registering a user of its own, then looping
 over logging in, reading /me, refreshing and reading again. Run it alone to
-see the figures: pytest tests/test_load.py -s
+see the figures: pytest tests/servers/test_load.py -s
 """
 
 import statistics

@@ -106,14 +106,6 @@ def test_each_login_is_a_new_session(auth):
     assert auth.login().claims["sid"] != auth.login().claims["sid"]
 
 
-def test_issuer_and_audience_when_configured(make_app, auth):
-    auth.add_user("alice")
-    app = make_app(JWT_ISSUER="https://auth.example.com", JWT_AUDIENCE="example-api")
-    claims = auth.login(client=app.test_client()).claims
-    assert claims["iss"] == "https://auth.example.com"
-    assert claims["aud"] == "example-api"
-
-
 @pytest.mark.parametrize(
     "credentials",
     [

@@ -5,15 +5,14 @@ lib/package_manager.sh) picks the Python version from runtime.txt, then
 .python-version, then Pipfile.lock; it warns for runtime.txt, for no version
 at all, and for a pinned patch release that is not the newest. It installs
 with `pipenv install --deploy`, which fails on a Pipfile.lock older than the
-Pipfile, and fails a build with more than one package manager's files.
+Pipfile (servers/test_heroku_pipenv.py runs pipenv on the lock), and fails a
+build with more than one package manager's files.
 """
 
 import json
 import os
 import re
 import runpy
-import shutil
-import subprocess
 import sys
 
 import pytest
@@ -70,16 +69,6 @@ def test_one_package_manager_and_no_virtualenv_pushed():
         assert not (ROOT / name).exists(), name
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert {".venv/", ".tools/"} <= set(ignored)
-
-
-def test_pipfile_lock_is_up_to_date_as_pipenv_install_deploy_requires():
-    pipenv = shutil.which("pipenv") or (ROOT / ".tools" / "bin" / "pipenv")
-    if not os.path.exists(pipenv):
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI installs pipenv into .tools/ (make test)")
-        pytest.skip("no pipenv here (make test installs it into .tools/)")
-    result = subprocess.run([str(pipenv), "verify"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_app_json_declares_every_variable_the_code_reads_and_nothing_else():

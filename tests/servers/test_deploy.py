@@ -14,7 +14,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from deployment import call, deploy_env, exchange, procfile, released_schema, run, schema_url, start_web, web_server
+from deployment import (
+    call,
+    deploy_env,
+    exchange,
+    login,
+    port_open,
+    procfile,
+    released_schema,
+    run,
+    schema_url,
+    start_web,
+    web_server,
+)
 from helpers import PASSWORD, ROOT, bearer, wait_for
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -94,7 +106,7 @@ def test_sigterm_lets_requests_in_flight_finish_and_takes_no_new_ones(heroku_url
     port = int(env["PORT"])
     server = start_web(env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: not refused(port))
+        wait_for(lambda: port_open(port))
         # A login waits for the user's row, which this transaction holds locked: a slow request in flight.
         with app.app_context(), db.engine.connect() as holder:
             holder.execute(text("SELECT 1 FROM deploy_check.users WHERE username = 'slowpoke' FOR UPDATE"))
@@ -102,7 +114,7 @@ def test_sigterm_lets_requests_in_flight_finish_and_takes_no_new_ones(heroku_url
                 login = pool.submit(call, port, "POST", "/token", {"username": "slowpoke", "password": PASSWORD})
                 wait_for(lambda: lock_waiters(app))
                 os.kill(server.pid, signal.SIGTERM)
-                wait_for(lambda: refused(port))  # no new connections once shutting down
+                wait_for(lambda: not port_open(port))  # no new connections once shutting down
                 holder.rollback()  # the slow request may now finish
                 status, tokens = login.result(timeout=20)
         assert status == 200 and tokens["token_type"] == "Bearer"
@@ -117,14 +129,6 @@ def lock_waiters(app) -> int:
     with app.app_context():
         waiting = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
         return db.session.execute(waiting).scalar()
-
-
-def refused(port) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except ConnectionRefusedError:
-        return True
-    return False
 
 
 # The host's first push, before a database: what `release` and `web` say.
@@ -251,8 +255,7 @@ def test_a_worker_signs_with_a_shared_secret_or_a_key_pair(app, database_url, al
     keyed = {"JWT_ALGORITHM": "ES256", "JWT_PRIVATE_KEY": private.decode(), "JWT_PUBLIC_KEY": public.decode()}
     env = deploy_env(url, WEB_CONCURRENCY="1", **(keyed if algorithm == "ES256" else {}))
     with web_server(env) as (port, _):
-        status, _, tokens = exchange(port, "POST", "/token", {"username": "alice", "password": PASSWORD})
-        assert status == 200
+        tokens = login(port)
         assert exchange(port, "GET", "/me", headers=bearer(tokens["access_token"]))[0] == 200
         assert call(port, "GET", "/.well-known/jwks.json")[0] == (200 if algorithm == "ES256" else 404)
 

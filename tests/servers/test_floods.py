@@ -16,7 +16,7 @@ import threading
 import time
 
 import pytest
-from deployment import deploy_env, exchange, procfile, run, schema_url, web_server
+from deployment import deploy_env, exchange, login, procfile, run, schema_url, web_server
 from helpers import PASSWORD
 from slow_clients import probe
 from sqlalchemy import create_engine, text
@@ -63,12 +63,6 @@ def timed(port, method, path, body=None, headers=None) -> tuple[object, float, d
     except OSError:
         status, answer_headers = "timeout", {}
     return status, time.monotonic() - started, answer_headers
-
-
-def login(port, username, index) -> dict:
-    status, _, tokens = exchange(port, "POST", "/token", {"username": username, "password": PASSWORD}, address(index))
-    assert status == 200, tokens
-    return tokens
 
 
 def bearer(tokens: dict) -> dict:
@@ -145,8 +139,8 @@ def password_change(port, tokens, index):
 def test_24_password_changes_from_one_account_and_address(served):
     """The finding: [204 x7, 503 x17 after 10 s], /health 9.7 s, a logout 10.2 s."""
     port, _ = served
-    alice = login(port, "alice", 1000)
-    with Watch(port, login(port, "bystander", 1001)) as watch:
+    alice = login(port, "alice", headers=address(1000))
+    with Watch(port, login(port, "bystander", headers=address(1001))) as watch:
         results = at_once(24, lambda index: password_change(port, alice, 0))
     # 409: another of these changes landed while this one checked the password; the owner may try again.
     assert_shed_at_once(results, {204, 409, 429, 503})
@@ -161,8 +155,8 @@ def test_24_password_changes_from_one_account_and_address(served):
 def test_64_password_changes_from_64_accounts_and_addresses(served):
     """No limit refuses these: the hashing queue sheds what two workers cannot hash soon."""
     port, _ = served
-    sessions = [login(port, account(index), index) for index in range(ACCOUNTS)]
-    with Watch(port, login(port, "bystander", 1002)) as watch:
+    sessions = [login(port, account(index), headers=address(index)) for index in range(ACCOUNTS)]
+    with Watch(port, login(port, "bystander", headers=address(1002))) as watch:
         results = at_once(ACCOUNTS, lambda index: password_change(port, sessions[index], 100 + index))
     assert_shed_at_once(results, {204, 503})
     assert sum(status == 204 for status, _, _ in results) >= 16  # at least a queue's worth was served
@@ -225,7 +219,7 @@ def test_a_login_flood_from_192_addresses(served):
     /health took 7.8 s; at 256 a legitimate login was a 503 after 10 s). For 12 s: with limits' MemoryStorage,
     whose timer walked every address's key, /health slowed as the addresses added up and passed 1 s."""
     port, _ = served
-    bystander = login(port, "bystander", 1003)
+    bystander = login(port, "bystander", headers=address(1003))
     legitimate = []
 
     def log_in_meanwhile():

@@ -5,7 +5,7 @@ import threading
 import time
 
 import pytest
-from deployment import deploy_env, exchange, procfile, run, schema_url, web_server
+from deployment import deploy_env, exchange, login, procfile, run, schema_url, web_server
 from helpers import PASSWORD
 from slow_clients import BODY_HEADERS, SlowClients, probe
 
@@ -26,7 +26,7 @@ def served(app, database_url):
 @pytest.mark.parametrize("mode", ["headers", "body", "authbody", "silent"])
 def test_a_hundred_slow_clients_do_not_stop_health(served, mode):
     port, _ = served
-    _, _, tokens = exchange(port, "POST", "/token", {"username": "alice", "password": PASSWORD})
+    tokens = login(port)
     slow = SlowClients("127.0.0.1", port, mode, CLIENTS, tokens["access_token"])
     slow.start()
     stop = threading.Event()

@@ -12,7 +12,7 @@ import urllib.request
 
 import flask_migrate
 import pytest
-from deployment import deploy_env, exchange, run, web_server
+from deployment import deploy_env, exchange, login, run, web_server
 from helpers import PASSWORD, assert_error, basic, bearer
 from sqlalchemy import func, select
 
@@ -142,8 +142,8 @@ def test_down_then_up_under_gunicorn(own_postgres, outage_app, auth):
     auth.add_user("root", role="admin")
     assert set(NO_DATABASE) <= {rule.endpoint for rule in outage_app.url_map.iter_rules()}, "a stale exception"
     with web_server(env) as (port, _):
-        user = exchange(port, "POST", "/token", {"username": "alice", "password": PASSWORD})[2]
-        admin = exchange(port, "POST", "/token", {"username": "root", "password": PASSWORD})[2]
+        user = login(port)
+        admin = login(port, "root")
         requests = outage_requests(outage_app, user, admin)
         own_postgres.stop()
         try:

@@ -1,30 +1,26 @@
 """Failed logins per username, from any address, worker or instance, counted in PostgreSQL."""
 
+import functools
 import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from deployment import deploy_env, exchange, released_schema, web_server
-from helpers import PASSWORD, assert_error, assert_refused, basic, bearer
+from helpers import PASSWORD, assert_error, assert_refused, basic, bearer, tampered
+from helpers import WRONG_PASSWORD as WRONG
 from sqlalchemy import func, select, update
 from werkzeug.security import generate_password_hash
 
 from tokenservice import passwords
 from tokenservice.models import LoginFailure, User
 
-WRONG = "not the password"
-
 
 @pytest.fixture
-def throttled(make_app):
+def throttled(limited_app):
     """An app allowing 3 failed logins per username per 15 minutes (and plenty per address)."""
-
-    def make(**environ):
-        limits = {"LOGIN_FAILURE_LIMIT": "3 per 15 minutes", "TOKEN_RATE_LIMIT": "1000 per minute"}
-        return make_app(**{"RATELIMIT_ENABLED": "true", **limits, **environ})
-
-    return make
+    return functools.partial(
+        limited_app, {"LOGIN_FAILURE_LIMIT": "3 per 15 minutes", "TOKEN_RATE_LIMIT": "1000 per minute"}
+    )
 
 
 def assert_throttled(response):
@@ -139,11 +135,6 @@ def test_a_wrong_password_from_the_owners_device_counts_against_that_device_only
     assert_throttled(login_with_device(client, device))
     assert login_with_device(client, other_device).status_code == 200
     assert auth.token(client=client).status_code == 200  # strangers' allowance untouched
-
-
-def tampered(token: str) -> str:
-    """The same device token with one character of its MAC changed."""
-    return token[:-1] + ("A" if token[-1] != "A" else "B")
 
 
 @pytest.mark.parametrize("kind", ["tampered MAC", "another service's key", "garbage", "empty"])
@@ -266,40 +257,21 @@ def test_ten_guesses_at_once_on_two_instances_get_exactly_three_tries(throttled,
     assert statuses == [401] * 3 + [429] * 7
 
 
-@pytest.fixture(scope="module")
-def heroku_url(app, database_url):
-    return released_schema(app, database_url, "login_failure_check", users=("alice",))
-
-
-def test_gunicorn_workers_share_the_count_without_redis_and_the_owners_device_still_logs_in(heroku_url):
-    env = deploy_env(heroku_url, LOGIN_FAILURE_LIMIT="3 per 15 minutes", TRUSTED_PROXIES="1")
-    with web_server(env) as (port, _):
-        owner = exchange(port, "POST", "/token", {"username": "alice", "password": PASSWORD})[2]["device_token"]
-        guess = {"username": "alice", "password": WRONG}
-        addresses = [{"X-Forwarded-For": f"198.51.100.{i}"} for i in range(6)]
-        statuses = [exchange(port, "POST", "/token", guess, address)[0] for address in addresses]
-        right = {"username": "alice", "password": PASSWORD}
-        stranger = exchange(port, "POST", "/token", right, {"X-Forwarded-For": "203.0.113.1"})[0]
-        owners_device = exchange(port, "POST", "/token", {**right, "device_token": owner}, addresses[0])[0]
-    assert statuses == [401] * 3 + [429] * 3
-    assert (stranger, owners_device) == (429, 200)  # strangers are locked out, the owner's device is not
-
-
 @pytest.mark.parametrize(("method", "tries"), [("pbkdf2", 2), ("scrypt", 3)])
-def test_a_wrong_guess_at_a_legacy_hash_counts_as_the_work_it_took(make_app, auth, method, tries):
+def test_a_wrong_guess_at_a_legacy_hash_counts_as_the_work_it_took(limited_app, auth, method, tries):
     """LOGIN_FAILURE_LIMIT=10: a pbkdf2 check costs 8 Argon2id checks, scrypt 4.
 
     (No device token can name a legacy hash: the login that hands one out re-hashes the password.)
     """
     auth.add_user("legacy", password_hash=generate_password_hash(PASSWORD, method=method))
-    client = make_app(RATELIMIT_ENABLED="true", TOKEN_RATE_LIMIT="1000 per minute").test_client()
+    client = limited_app(TOKEN_RATE_LIMIT="1000 per minute").test_client()
     statuses = [auth.token("legacy", WRONG, client=client).status_code for _ in range(tries + 1)]
     assert statuses == [401] * tries + [429]
 
 
-def test_a_wrong_current_password_at_a_legacy_hash_counts_as_the_work_it_took(make_app, auth, database):
+def test_a_wrong_current_password_at_a_legacy_hash_counts_as_the_work_it_took(limited_app, auth, database):
     alice = auth.add_user("alice")
-    client = make_app(RATELIMIT_ENABLED="true", TOKEN_RATE_LIMIT="1000 per minute").test_client()
+    client = limited_app(TOKEN_RATE_LIMIT="1000 per minute").test_client()
     session = auth.login(client=client)  # re-hashed at login: make it legacy again
     database.execute(update(User).where(User.id == alice).values(password_hash=generate_password_hash(PASSWORD)))
     body = {"current_password": WRONG, "new_password": "a brand new passphrase"}

@@ -2,8 +2,8 @@
 
 import pytest
 import redis
-from deployment import deploy_env, exchange, procfile, run, schema_url, web_server
-from helpers import PASSWORD
+from deployment import deploy_env, exchange, login, procfile, run, schema_url, web_server
+from helpers import PASSWORD, bearer
 
 REDIS_URL = "redis://127.0.0.1:6379/14"  # a database of the machine's Redis that only this test uses
 ALICE = {"username": "alice", "password": PASSWORD}
@@ -22,18 +22,8 @@ def instances(app, database_url):
     redis.Redis.from_url(REDIS_URL).flushdb()
 
 
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
-
-
 def me(port, token) -> int:
     return exchange(port, "GET", "/me", headers=bearer(token))[0]
-
-
-def login(port, credentials=ALICE) -> dict:
-    status, _, tokens = exchange(port, "POST", "/token", credentials)
-    assert status == 200, tokens
-    return tokens
 
 
 def test_a_token_from_one_works_on_the_other_and_a_logout_on_one_ends_it_on_both(instances):
@@ -59,8 +49,8 @@ def test_a_password_change_on_one_ends_the_other_sessions_on_both(instances):
 def test_a_deactivation_on_one_takes_effect_on_the_other(instances):
     a, b = instances
     exchange(a, "POST", "/users", {"username": "bob", "password": PASSWORD})
-    bob = login(b, {"username": "bob", "password": PASSWORD})
-    root = login(a, {"username": "root", "password": PASSWORD})
+    bob = login(b, "bob")
+    root = login(a, "root")
     status = exchange(a, "PATCH", f"/users/{bob['user_id']}", {"is_active": False}, bearer(root["access_token"]))[0]
     assert status == 200
     assert (me(a, bob["access_token"]), me(b, bob["access_token"])) == (401, 401)

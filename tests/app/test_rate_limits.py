@@ -1,31 +1,24 @@
-"""The limit per client address on POST /token and POST /users: Flask-Limiter, in memory or in Redis, behind proxies."""
+"""The limit per client address on POST /token and POST /users: Flask-Limiter, in memory or in Redis, behind proxies.
+
+In-process apps here, on the machine's Redis (REDIS_URL, `redis_db`) where they share it; two gunicorn workers
+sharing it are servers/test_rate_limits_served.py's.
+"""
+
+import functools
 
 import pytest
-import redis
-from deployment import deploy_env, exchange, released_schema, web_server
-from helpers import PASSWORD, assert_error
+from helpers import PASSWORD, REDIS_URL, assert_error
+from helpers import WRONG_LOGIN as WRONG
 
-REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of the machine's Redis that only these tests use
-WRONG = {"username": "alice", "password": "not the password"}
+from tokenservice.memory_counts import MemoryCounts
 
 
 @pytest.fixture
-def redis_db():
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
-
-
-@pytest.fixture
-def limited(make_app):
+def limited(limited_app):
     """Build an app with limits on: 3 per minute per address unless said otherwise (and failed logins unlimited)."""
-
-    def make(**environ):
-        limits = {"TOKEN_RATE_LIMIT": "3 per minute", "LOGIN_FAILURE_LIMIT": "1000 per minute"}
-        return make_app(**{"RATELIMIT_ENABLED": "true", **limits, **environ})
-
-    return make
+    return functools.partial(
+        limited_app, {"TOKEN_RATE_LIMIT": "3 per minute", "LOGIN_FAILURE_LIMIT": "1000 per minute"}
+    )
 
 
 def assert_rate_limited(response):
@@ -91,6 +84,13 @@ def test_limits_off(limited):
     responses = [client.post("/token", json=WRONG) for _ in range(40)]
     assert {response.status_code for response in responses} == {401}
     assert "X-RateLimit-Limit" not in responses[0].headers
+
+
+def test_the_service_counts_in_memory_counts_when_the_storage_is_memory(make_app):
+    """memory_counts.MemoryCounts (unit/test_memory_counts.py), for the limits and their fallback alike."""
+    app = make_app(RATELIMIT_ENABLED="true")
+    assert isinstance(app.extensions["rate_limiter"].storage, MemoryCounts)
+    assert isinstance(app.extensions["rate_limiter_fallback"].limiter.storage, MemoryCounts)
 
 
 def test_two_instances_count_together_in_redis(limited, redis_db):
@@ -161,32 +161,6 @@ def test_while_redis_is_unreachable_password_changes_are_counted_in_the_process(
     assert_rate_limited(change_password(client, alice, "127.0.0.1"))
     # Said once, and Redis not asked again meanwhile: each try would cost a request its timeout.
     assert sum("counting in this process" in record.getMessage() for record in app_log.records) == 1
-
-
-@pytest.fixture(scope="module")
-def heroku_url(app, database_url):
-    return released_schema(app, database_url, "rate_limit_check")
-
-
-def test_gunicorn_workers_share_the_count_in_redis_behind_a_proxy(heroku_url, redis_db):
-    """Two workers, one Redis, TRUSTED_PROXIES=1: a client inventing addresses is still one client."""
-    limits = {"TOKEN_RATE_LIMIT": "5 per minute", "LOGIN_FAILURE_LIMIT": "1000 per minute"}
-    env = deploy_env(heroku_url, REDIS_URL=REDIS_URL, TRUSTED_PROXIES="1", **limits)
-    with web_server(env) as (port, _):
-        statuses = [
-            exchange(port, "POST", "/token", WRONG, {"X-Forwarded-For": f"198.51.100.{i}, 203.0.113.9"})[0]
-            for i in range(8)
-        ]
-        assert statuses == [401] * 5 + [429] * 3
-        status, headers, body = exchange(port, "POST", "/token", WRONG, {"X-Forwarded-For": "203.0.113.10"})
-        assert status == 401
-        assert headers["X-RateLimit-Remaining"] == "4"
-
-
-def test_gunicorn_says_once_that_limits_are_per_process(heroku_url):
-    with web_server(deploy_env(heroku_url, WEB_CONCURRENCY="2")) as (port, output):
-        pass
-    assert output[0].count("counted per process") == 1
 
 
 @pytest.mark.parametrize("invented", ["mallory", "198.51.100.7:4711", "not an address, 203.0.113.5x", ""])
