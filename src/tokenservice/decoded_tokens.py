@@ -8,7 +8,7 @@ of a worker's time on a guarded read
 no hook for this, so this subclass wraps its decoding method.
 
 This module is the one place that relies on Flask-JWT-Extended 4.x's
-internals (tests/test_library_contracts.py holds it to them): the private
+internals (tests/unit/test_library_contracts.py holds it to them): the private
 `JWTManager._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)`,
 and the `jwt_header` and `jwt_data` it attaches to an ExpiredSignatureError.
 

@@ -6,7 +6,7 @@ process using it exits. Its data lives in the directory we are given, and it
 listens only on a Unix socket in that directory.
 
 This module is the one place that relies on the wheel's internals, at the
-version the Pipfile pins (18.6.3; tests/test_library_contracts.py holds it
+version the Pipfile pins (18.6.3; tests/unit/test_library_contracts.py holds it
 to them): `PostgresServer._lock`, the lock it takes around its list of
 processes, and that list's file, `.handle_pids.json` in the data directory.
 """

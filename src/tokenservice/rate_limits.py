@@ -11,7 +11,7 @@ request.remote_addr, which proxies.py sets from X-Forwarded-For for
 TRUSTED_PROXIES hops. Failed logins per username are counted apart, in
 PostgreSQL (login_failures.py).
 
-What init_app relies on in Flask-Limiter 4.x (tests/test_library_contracts.py
+What init_app relies on in Flask-Limiter 4.x (tests/unit/test_library_contracts.py
 holds it to it): that its init_app adds its app-wide before-, after- and
 teardown-request hooks to the app's public lists of hooks, which are then
 wrapped to run on the limited routes only.

