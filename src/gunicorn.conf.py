@@ -11,7 +11,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gevent, not sync: a client that trickles its headers or body holds one
 # greenlet of an event loop, not a whole worker, so /health and everyone else
 # are still served (measured in docs/production.md, "Workers"). post_fork makes
-# psycopg2 cooperative; passwords.py hashes off the loop.
+# psycopg2 cooperative; rules/passwords.py hashes off the loop.
 worker_class = "gevent"
 # Connections one worker holds at once, slow ones included; more wait in the
 # listen queue.
@@ -37,7 +37,7 @@ control_socket_disable = True
 
 
 class JsonRequestLogOnly(Logger):
-    """gunicorn's logger without its access log: the app writes one JSON line per request (logs.py).
+    """gunicorn's logger without its access log: the app writes one JSON line per request (web/logs.py).
 
     Heroku's Python buildpack exports GUNICORN_CMD_ARGS="--access-logfile -",
     which outranks this file's settings; this class is not overridden by it,

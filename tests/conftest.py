@@ -29,10 +29,10 @@ from helpers import PASSWORD, REDIS_URL, SECRET, bearer, claims_of, variables_re
 from sqlalchemy import text
 
 from tokenservice import create_app
-from tokenservice.extensions import db
-from tokenservice.key_pairs import generate
-from tokenservice.models import User
-from tokenservice.passwords import hash_password
+from tokenservice.rules.passwords import hash_password
+from tokenservice.storage.extensions import db
+from tokenservice.storage.models import User
+from tokenservice.tokens.key_pairs import generate
 
 # The suite starts from a known environment: `pipenv run` loads a developer's
 # .env into this process, and so into every server a test starts. None of
@@ -89,7 +89,7 @@ def database_url(tmp_path_factory):
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         return url
-    from tokenservice import embedded_db
+    from tokenservice.storage import embedded_db
 
     return embedded_db.start(tmp_path_factory.mktemp("embedded") / "pgdata", delete_on_exit=True)
 

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from tokenservice.config import normalise_database_url
-from tokenservice.extensions import db
+from tokenservice.storage.extensions import db
 
 VENV_BIN = str(Path(sys.executable).parent)
 

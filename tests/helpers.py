@@ -13,11 +13,12 @@ from pathlib import Path
 import jwt as pyjwt
 from sqlalchemy import create_engine, event, text
 
-from tokenservice import guards, passwords, users
 from tokenservice.config import normalise_database_url
-from tokenservice.extensions import db
-from tokenservice.routes import BLUEPRINTS
-from tokenservice.session_cache import TRUST_SECONDS
+from tokenservice.rules import passwords, users
+from tokenservice.storage.extensions import db
+from tokenservice.tokens.session_cache import TRUST_SECONDS
+from tokenservice.web import guards
+from tokenservice.web.routes import BLUEPRINTS
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "tests-only-secret-long-enough-for-hs256-and-for-forging-hs512-tokens"
@@ -120,7 +121,7 @@ def assert_forbidden(response) -> None:
     assert response.headers["WWW-Authenticate"] == INSUFFICIENT_SCOPE
 
 
-# The guards that need a token (guards.py), and the API routes read from the app itself.
+# The guards that need a token (web/guards.py), and the API routes read from the app itself.
 TOKEN_GUARDS = {guards.ACCESS_TOKEN, guards.REFRESH_TOKEN, guards.ADMIN, guards.SESSION_TOKEN}
 
 
@@ -205,7 +206,7 @@ def change_after_each_password_check(monkeypatch, database, statement) -> None:
 
 
 def record_argon2_checks(monkeypatch) -> list[str]:
-    """The stored hashes passwords.py checks a password against with Argon2 from now on in this test, in order."""
+    """The stored hashes rules/passwords.py checks a password against with Argon2 from now on in this test, in order."""
     real, checked = passwords.argon2_matches, []
 
     def recording(stored_hash, password):

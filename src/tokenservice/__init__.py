@@ -7,13 +7,16 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import cli, cors, database, logs, proxies, rate_limits, request_checks, security_headers, session_cache
+from . import cli
 from .config import ConfigError, load_settings
-from .errors import register_error_handlers
-from .extensions import db, jwt
-from .openapi import init_api
-from .routes import BLUEPRINTS, demo, docs
-from .tokens import register_token_loaders
+from .storage import database
+from .storage.extensions import db
+from .tokens import session_cache
+from .tokens.issuing import jwt, register_token_loaders
+from .web import cors, logs, proxies, rate_limits, request_checks, security_headers
+from .web.errors import register_error_handlers
+from .web.openapi import init_api
+from .web.routes import BLUEPRINTS, demo, docs
 
 
 def create_app(environ: Mapping[str, str] | None = None, *, migrations: bool = True) -> Flask:
@@ -30,7 +33,7 @@ def create_app(environ: Mapping[str, str] | None = None, *, migrations: bool = T
     app.config.update(load_settings(os.environ if environ is None else environ, instance_path=app.instance_path))
     logs.init_app(app)
     if app.config["SQLALCHEMY_DATABASE_URI"] is None:
-        from . import embedded_db
+        from .storage import embedded_db
 
         app.config["SQLALCHEMY_DATABASE_URI"] = embedded_db.start(Path(app.instance_path) / "postgres")
 
@@ -41,7 +44,7 @@ def create_app(environ: Mapping[str, str] | None = None, *, migrations: bool = T
     if migrations:
         from flask_migrate import Migrate
 
-        Migrate(app, db, directory=str(Path(__file__).with_name("migrations")))  # they ship with the package
+        Migrate(app, db, directory=str(Path(__file__).parent / "storage" / "migrations"))  # they ship with the package
     jwt.init_app(app)
     proxies.init_app(app)
     api = init_api(app)

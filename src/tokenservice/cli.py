@@ -1,7 +1,7 @@
 """`flask users ...` and `flask sessions ...`: administration from a shell (e.g. `heroku run`).
 
 Each command applies the same rules as the HTTP API, through the same
-functions; a refusal (exceptions.py) exits 1 with its sentence.
+functions; a refusal (rules/exceptions.py) exits 1 with its sentence.
 """
 
 import contextlib
@@ -13,13 +13,10 @@ from flask import Flask
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 
-from .exceptions import Refusal
-from .extensions import db
-from .login_failures import purge_failures, unlock
-from .models import ROLES, USER, User
-from .schemas import NewUserSchema
-from .sessions import purge_sessions
-from .users import (
+from .rules.exceptions import Refusal
+from .rules.login_failures import purge_failures, unlock
+from .rules.sessions import purge_sessions
+from .rules.users import (
     create_user,
     expire_legacy_hashes,
     find_user_by_username,
@@ -27,6 +24,9 @@ from .users import (
     list_users,
     update_user,
 )
+from .storage.extensions import db
+from .storage.models import ROLES, USER, User
+from .web.schemas import NewUserSchema
 
 users_cli = AppGroup("users", help="Manage users.")
 sessions_cli = AppGroup("sessions", help="Manage login sessions.")
@@ -138,7 +138,7 @@ def purge_command() -> None:
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default="instance/keys")
 def generate_keys_command(algorithm: str, directory: Path) -> None:
     """Write a new key pair (never over an existing file) and say how to configure it, or rotate to it."""
-    from .key_pairs import generate
+    from .tokens.key_pairs import generate
 
     private_pem, public_pem, kid = generate(algorithm)
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Whether this process serves on gevent's event loop (the Procfile's gunicorn workers: src/gunicorn.conf.py).
 
 There, greenlets share one thread, so slow work goes to a thread of its own
-(passwords.py) and slow reads get a deadline (request_checks.py). Without
+(rules/passwords.py) and slow reads get a deadline (web/request_checks.py). Without
 it (flask run, the CLI, the tests' client) each request has its own thread.
 gunicorn's config says which: its gevent workers call serve_on_gevent()
 once they have loaded the app, before they serve.

@@ -17,7 +17,7 @@ import limits
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from . import keys
+from .tokens import keys
 
 MIN_SECRET_BYTES = 32  # RFC 7518 3.2: an HS256 key at least as long as the hash
 MAX_BODY_BYTES = 64 * 1024
@@ -60,7 +60,7 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
         "APP_ENV": app_env,
         # false: only an admin may create users (POST /users).
         "ALLOW_REGISTRATION": _boolean(environ, "ALLOW_REGISTRATION", True),
-        # None means: start the embedded development PostgreSQL (see embedded_db.py).
+        # None means: start the embedded development PostgreSQL (see storage/embedded_db.py).
         "SQLALCHEMY_DATABASE_URI": database_url and normalise_database_url(database_url),
         "SQLALCHEMY_ENGINE_OPTIONS": {
             # Fail fast when PostgreSQL is unreachable, so clients get a 503 quickly.
@@ -77,14 +77,14 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
             # Errors logged with their SQL never show the values (password hashes).
             "hide_parameters": True,
         },
-        # Flask enforces this only when the body is read; request_checks.py
+        # Flask enforces this only when the body is read; web/request_checks.py
         # also refuses a large Content-Length before any view runs.
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
         # Only the configured algorithm is accepted (no alg: none, no other
         # HMAC, no HS256 token signed with the public key as its secret).
         "JWT_ALGORITHM": signing.algorithm,
         "JWT_DECODE_ALGORITHMS": [signing.algorithm],
-        # HS256's secret, or the private key; tokens.py picks the verifying key by kid.
+        # HS256's secret, or the private key; tokens/issuing.py picks the verifying key by kid.
         **signing.jwt_settings(),
         "SIGNING_KEYS": signing,
         # Never the query string. Cookie mode needs the SPA and the API on one host.
@@ -99,7 +99,7 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
         # overwrite or shadow (cookie tossing): with Secure, each name carries
         # the __Host- prefix, which browsers accept only host-only, Secure, at
         # Path=/ (so the refresh cookie goes to every path too); without it,
-        # tokens.py refuses a request carrying a token cookie twice. No
+        # tokens/cookies.py refuses a request carrying a token cookie twice. No
         # Domain: cookie mode needs the SPA and the API on one host.
         **{
             setting: ("__Host-" if cookie_secure else "") + name
@@ -114,15 +114,15 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
         "JWT_REFRESH_COOKIE_PATH": "/",
         "JWT_ACCESS_CSRF_COOKIE_PATH": "/",
         "JWT_REFRESH_CSRF_COOKIE_PATH": "/",
-        # Exact origins allowed to call the API from a browser (cors.py).
+        # Exact origins allowed to call the API from a browser (web/cors.py).
         "CORS_ORIGINS": _origins(environ.get("CORS_ORIGINS") or default_origins),
         # How many proxies in front append to X-Forwarded-For (Heroku's router: 1);
         # that many hops are believed, no more (werkzeug's ProxyFix).
         "TRUSTED_PROXIES": _count(environ, "TRUSTED_PROXIES", 0),
         # Reads answered from each worker's memory of live sessions, kept true by
-        # LISTEN/NOTIFY (session_cache.py); false: every request asks PostgreSQL.
+        # LISTEN/NOTIFY (tokens/session_cache.py); false: every request asks PostgreSQL.
         "SESSION_CACHE": _boolean(environ, "SESSION_CACHE", True),
-        # Rate limits (rate_limits.py, login_failures.py); false turns them all off.
+        # Rate limits (web/rate_limits.py, rules/login_failures.py); false turns them all off.
         "RATELIMIT_ENABLED": _boolean(environ, "RATELIMIT_ENABLED", True),
         # Per client address, on POST /token and POST /users together (Flask-Limiter).
         "TOKEN_RATE_LIMIT": _rate(environ, "TOKEN_RATE_LIMIT", "30 per minute"),
@@ -318,7 +318,7 @@ def _signing_keys(environ: Mapping[str, str], *, production: bool, instance_path
         raise ConfigError(f"JWT_ALGORITHM must be HS256, RS256 or ES256, not {algorithm!r}.")
     if algorithm == "HS256":
         return keys.SharedSecret(_jwt_secret(environ, production=production, instance_path=instance_path))
-    from . import key_pairs  # cryptography, which only a key pair uses
+    from .tokens import key_pairs  # cryptography, which only a key pair uses
 
     try:
         return key_pairs.asymmetric(

@@ -7,8 +7,8 @@ import pytest
 from helpers import USER_FIELDS, assert_error, assert_forbidden, assert_refused, bearer, forge
 from sqlalchemy import select, update
 
-from tokenservice import users as users_module
-from tokenservice.models import User
+from tokenservice.rules import users as users_module
+from tokenservice.storage.models import User
 
 ADMIN_ROUTES = [
     ("get", "/users", None),

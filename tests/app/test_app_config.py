@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from tokenservice import create_app
 from tokenservice.config import ConfigError, normalise_database_url
-from tokenservice.extensions import db
+from tokenservice.storage.extensions import db
 
 
 def test_heroku_url_reaches_the_database(make_app, database_url):

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from helpers import TOKEN_GUARDS, api_routes, assert_refused, call, claims_of, forge, now
 
-from tokenservice import guards
+from tokenservice.web import guards
 
 SID = str(uuid.uuid4())
 ODD_CLAIMS = {

@@ -4,7 +4,7 @@ import pytest
 from helpers import PASSWORD, assert_error, assert_refused
 from sqlalchemy import select
 
-from tokenservice.models import User
+from tokenservice.storage.models import User
 
 
 def stored(database, username, column):

@@ -6,9 +6,9 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from werkzeug.security import generate_password_hash
 
-from tokenservice import passwords
-from tokenservice.extensions import db
-from tokenservice.models import User
+from tokenservice.rules import passwords
+from tokenservice.storage.extensions import db
+from tokenservice.storage.models import User
 
 
 def test_the_next_requests_after_the_kill_all_succeed(client, alice, database_url):

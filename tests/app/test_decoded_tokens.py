@@ -1,10 +1,10 @@
-"""A worker verifies each token string once (decoded_tokens.py); nothing gets past it that the library would refuse."""
+"""Each token string is verified once per worker (tokens/decoded_tokens.py); nothing the library refuses gets past."""
 
 import flask_jwt_extended.tokens
 import pytest
 from helpers import OTHER_KEY, assert_error, assert_refused, bearer, claims_of, forge, now, tampered
 
-from tokenservice import decoded_tokens
+from tokenservice.tokens import decoded_tokens
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from helpers import (
 )
 from sqlalchemy import func, update
 
-from tokenservice import guards
-from tokenservice.models import LoginSession
+from tokenservice.storage.models import LoginSession
+from tokenservice.web import guards
 
 
 def test_every_api_route_has_a_guard(app):

@@ -13,9 +13,9 @@ import jwt as pyjwt
 import pytest
 from helpers import assert_refused, bearer, claims_of, forge
 
-from tokenservice import key_pairs
 from tokenservice.config import ConfigError
-from tokenservice.key_pairs import thumbprint
+from tokenservice.tokens import key_pairs
+from tokenservice.tokens.key_pairs import thumbprint
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
 

@@ -11,8 +11,8 @@ from helpers import WRONG_PASSWORD as WRONG
 from sqlalchemy import func, select, update
 from werkzeug.security import generate_password_hash
 
-from tokenservice import passwords
-from tokenservice.models import LoginFailure, User
+from tokenservice.rules import passwords
+from tokenservice.storage.models import LoginFailure, User
 
 
 @pytest.fixture

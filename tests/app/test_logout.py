@@ -6,7 +6,7 @@ import pytest
 from helpers import assert_refused, bearer, claims_of, forge, now
 from sqlalchemy import func, update
 
-from tokenservice.models import LoginSession
+from tokenservice.storage.models import LoginSession
 
 
 def test_logout_stops_the_sessions_access_and_refresh_tokens(client, auth, alice):

@@ -17,8 +17,8 @@ from helpers import (
 )
 from sqlalchemy import delete, func, update
 
-from tokenservice.models import LoginSession, User
-from tokenservice.passwords import verify_password
+from tokenservice.rules.passwords import verify_password
+from tokenservice.storage.models import LoginSession, User
 
 
 def test_me(client, alice):

@@ -11,10 +11,10 @@ from helpers import PASSWORD
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from tokenservice.extensions import db
-from tokenservice.models import ROLES, USERNAME_INDEX, LoginSession, User
-from tokenservice.sessions import LIVE_SESSION_USER, LIVE_USER
-from tokenservice.users import create_user
+from tokenservice.rules.sessions import LIVE_SESSION_USER, LIVE_USER
+from tokenservice.rules.users import create_user
+from tokenservice.storage.extensions import db
+from tokenservice.storage.models import ROLES, USERNAME_INDEX, LoginSession, User
 
 
 def test_the_migrations_build_what_the_models_declare(app):

@@ -169,7 +169,7 @@ def test_closed_registration_is_not_offered_without_a_token(make_app):
 
 
 def test_the_jwks_keeps_its_documented_contract_under_es256(make_app):
-    from tokenservice.key_pairs import generate
+    from tokenservice.tokens.key_pairs import generate
 
     private, public, _ = generate("ES256")
     app = make_app(JWT_ALGORITHM="ES256", JWT_PRIVATE_KEY=private.decode(), JWT_PUBLIC_KEY=public.decode())

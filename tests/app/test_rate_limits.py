@@ -10,7 +10,7 @@ import pytest
 from helpers import PASSWORD, REDIS_URL, assert_error
 from helpers import WRONG_LOGIN as WRONG
 
-from tokenservice.memory_counts import MemoryCounts
+from tokenservice.web.memory_counts import MemoryCounts
 
 
 @pytest.fixture

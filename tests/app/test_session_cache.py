@@ -1,4 +1,4 @@
-"""Each worker's memory of live sessions (session_cache.py): reads without a query, no revocation missed past a second.
+"""Each worker's memory of live sessions (tokens/session_cache.py): reads with no query, no revocation missed past 1 s.
 
 In-process tests, with a real PostgreSQL and the real listener, whose
 connection one of them kills; servers/test_session_cache_served.py runs
@@ -13,8 +13,8 @@ import pytest
 from helpers import WITHIN, assert_refused, bearer, claims_of, forge, sql_statements, wait_for
 from sqlalchemy import text, update
 
-from tokenservice.extensions import db
-from tokenservice.models import LoginSession, User
+from tokenservice.storage.extensions import db
+from tokenservice.storage.models import LoginSession, User
 
 
 @pytest.fixture
@@ -153,7 +153,7 @@ def terminate_listeners(database) -> int:
 def test_a_full_memory_starts_afresh(cached, remembered, monkeypatch):
     client, alice = remembered
     cache = cached.extensions["session_cache"]
-    monkeypatch.setattr("tokenservice.session_cache.MAX_ENTRIES", 3)
+    monkeypatch.setattr("tokenservice.tokens.session_cache.MAX_ENTRIES", 3)
     until = time.time() + 60
     for user_id in range(100, 103):
         cache.lookup(user_id, uuid.uuid4(), until, lambda: "a user", lambda user: user)

@@ -7,7 +7,7 @@ import pytest
 from helpers import TOKEN_FIELDS, assert_refused, bearer, claims_of, forge, now, sql_statements
 from sqlalchemy import func, select, update
 
-from tokenservice.models import LoginSession, User
+from tokenservice.storage.models import LoginSession, User
 
 
 def test_refresh_gives_new_tokens_of_the_same_session(client, alice, auth):

@@ -18,11 +18,11 @@ from helpers import (
 from sqlalchemy import delete, func, select, update
 from werkzeug.security import generate_password_hash
 
-from tokenservice import users as users_module
-from tokenservice.extensions import db
-from tokenservice.models import LoginFailure, User
-from tokenservice.passwords import hash_password
-from tokenservice.routes import token as token_routes
+from tokenservice.rules import users as users_module
+from tokenservice.rules.passwords import hash_password
+from tokenservice.storage.extensions import db
+from tokenservice.storage.models import LoginFailure, User
+from tokenservice.web.routes import token as token_routes
 
 LEGACY_PASSWORD = "legacy password 1"
 

@@ -6,9 +6,9 @@ import pytest
 from helpers import PASSWORD, USER_FIELDS, assert_error, assert_forbidden, assert_refused
 from sqlalchemy import func, select
 
-from tokenservice.exceptions import PasswordRefused
-from tokenservice.models import User
-from tokenservice.users import create_user
+from tokenservice.rules.exceptions import PasswordRefused
+from tokenservice.rules.users import create_user
+from tokenservice.storage.models import User
 
 USER_COUNT = select(func.count()).select_from(User)
 

@@ -52,14 +52,14 @@ sys.path[:0] = [str(ROOT / "tests")]
 from helpers import variables_read  # noqa: E402
 
 from tokenservice.config import normalise_database_url  # noqa: E402
-from tokenservice.passwords import hash_password  # noqa: E402
+from tokenservice.rules.passwords import hash_password  # noqa: E402
 
 
 def database_url() -> str:
     url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
     if url:
         return normalise_database_url(url)
-    from tokenservice import embedded_db
+    from tokenservice.storage import embedded_db
 
     return embedded_db.start(Path(tempfile.mkdtemp()) / "pgdata", delete_on_exit=True)
 

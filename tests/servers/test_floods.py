@@ -22,7 +22,7 @@ from slow_clients import probe
 from sqlalchemy import create_engine, text
 
 from tokenservice.config import normalise_database_url
-from tokenservice.passwords import hash_password
+from tokenservice.rules.passwords import hash_password
 
 WITHIN = 1.0  # seconds /health and a logout may take during a flood
 ANSWERED_WITHIN = 5.0  # seconds any flooded request may take to get its answer

@@ -18,7 +18,7 @@ from deployment import deploy_env, exchange, procfile, run, schema_url, web_serv
 from helpers import PASSWORD
 from sqlalchemy import text
 
-from tokenservice.extensions import db
+from tokenservice.storage.extensions import db
 
 CLIENTS = 16
 SECONDS = 15

@@ -11,7 +11,7 @@ from deployment import deploy_env, exchange, released_schema, run, web_server
 from helpers import PASSWORD, SECRET
 from sqlalchemy import text
 
-from tokenservice.extensions import db
+from tokenservice.storage.extensions import db
 
 NEW_PASSWORD = "a brand new passphrase"
 # Small limits, so that the leak test reaches both and logs login_throttled and

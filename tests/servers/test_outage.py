@@ -16,10 +16,11 @@ from deployment import deploy_env, exchange, login, run, web_server
 from helpers import PASSWORD, assert_error, basic, bearer
 from sqlalchemy import func, select
 
-from tokenservice import embedded_db, guards
-from tokenservice.extensions import db
-from tokenservice.models import LoginSession
-from tokenservice.routes import token as token_routes
+from tokenservice.storage import embedded_db
+from tokenservice.storage.extensions import db
+from tokenservice.storage.models import LoginSession
+from tokenservice.web import guards
+from tokenservice.web.routes import token as token_routes
 
 
 class OwnPostgres:

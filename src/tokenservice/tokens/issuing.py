@@ -1,0 +1,66 @@
+"""Issuing tokens, and the Flask-JWT-Extended callbacks that check them (their cookies: cookies.py)."""
+
+from flask import current_app, request
+from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token
+
+from ..rules.sessions import find_live_user
+from ..storage.models import LoginSession, User
+from .claims import read_claims
+from .decoded_tokens import RememberingJWTManager
+
+jwt = RememberingJWTManager()  # Flask-JWT-Extended's, verifying each token string once
+
+
+def issue_tokens(*, user: User, login_session: LoginSession, fresh: bool) -> dict:
+    """The token response (docs/api.md, "POST /token"): a new access token and the session's refresh token.
+
+    The refresh token is made from the session's `refresh_jti` and
+    `expires_at`, so issuing it twice gives the same `jti` and `exp`.
+    """
+    claims = {"role": user.role, "sid": str(login_session.id)}
+    access_token = create_access_token(identity=str(user.id), additional_claims=claims, fresh=fresh)
+    refresh_token = create_refresh_token(
+        identity=str(user.id),
+        additional_claims={
+            **claims,
+            "jti": str(login_session.refresh_jti),
+            "exp": int(login_session.expires_at.timestamp()),
+        },
+    )
+    return {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+        "refresh_token": refresh_token,
+        "token": access_token,  # the classic snippet's field name (tests/perf/baseline_app.py), for its front ends
+        "user_id": user.id,
+    }
+
+
+def register_token_loaders(jwt: JWTManager) -> None:
+    @jwt.decode_key_loader
+    def check_claims_then_key(jwt_header: dict, jwt_data: dict):
+        # Flask-JWT-Extended calls this for every token it decodes (the
+        # guards, decode_token for the refresh grant, /logout), with the
+        # header and claims as sent: before it checks the signature, and
+        # before it fills in defaults (a missing "type" would become
+        # "access"). So this is where their shape is checked, and where the
+        # verifying key is chosen by the header's kid (keys.py); InvalidToken
+        # makes either a 401.
+        read_claims(jwt_data)
+        return current_app.config["SIGNING_KEYS"].verification_key(jwt_header.get("kid"))
+
+    @jwt.additional_headers_loader
+    def key_id(identity) -> dict:
+        return current_app.config["SIGNING_KEYS"].token_headers()
+
+    @jwt.user_lookup_loader
+    def load_live_user(jwt_header: dict, jwt_data: dict) -> User | None:
+        # Must return the user or None (then a 401 invalid_token). Database
+        # errors are left to propagate, so an outage is a 503, not a 401.
+        claims = read_claims(jwt_data)
+        # A read may be answered from this worker's memory of live sessions
+        # (session_cache.py: within a second of any revocation); a write
+        # always asks PostgreSQL.
+        remembered = jwt_data if request.method in ("GET", "HEAD") else None
+        return find_live_user(user_id=claims.user_id, session_id=claims.session_id, claims=remembered)

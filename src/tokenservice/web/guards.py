@@ -1,0 +1,150 @@
+"""Who may call each route: one guard per route, which enforces it and documents it.
+
+Every API route names its guard in its route line
+(`@bp.route("/me", methods=["GET"], guard=ACCESS_TOKEN)`, see
+openapi.Blueprint.route); the guard wraps the view and adds the matching
+security requirement and error responses to the OpenAPI document, so the
+two cannot drift apart. The token guards are Flask-JWT-Extended's
+`@jwt_required()`; the role rule itself lives in rules/roles.py.
+"""
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flask import current_app, g
+from flask_jwt_extended import get_current_user, get_jwt, jwt_required, verify_jwt_in_request
+from flask_jwt_extended.exceptions import NoAuthorizationError, UserLookupError
+from jwt import ExpiredSignatureError
+
+from ..rules.roles import require_admin
+from ..tokens.cookies import cookie_mode, refuse_tossed_cookies
+from ..tokens.decoded_tokens import expired_claims
+from .openapi import REGISTRATION_SECURITY, TOKEN_SECURITY, errors
+
+# Flask-JWT-Extended's default JWT_CSRF_METHODS: in cookie mode, these need
+# the CSRF header (403 csrf_failed).
+CSRF_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@dataclass(frozen=True, eq=False)  # each guard is itself: compared and hashed by identity
+class Guard:
+    """How a route is guarded (`enforce` wraps the view) and what that adds to its OpenAPI description."""
+
+    enforce: Callable[[Callable], Callable] | None = None
+    security: list[dict] | None = None
+    errors: tuple[int, ...] = ()
+    reads_token: bool = False  # a token from a cookie means a CSRF check on CSRF_METHODS
+    doc: dict = field(default_factory=dict)
+
+    def protect(self, view: Callable, *, methods: list[str]) -> Callable:
+        guarded = self.enforce(view) if self.enforce else view
+        if self.reads_token:
+            guarded = _one_cookie_each(guarded)
+        statuses = set(self.errors)
+        if self.reads_token and CSRF_METHODS & set(methods):
+            statuses.add(403)
+        doc = dict(self.doc)
+        if self.security is not None:
+            doc["security"] = self.security
+        guarded = errors(*statuses, **doc)(guarded)
+        guarded.guard = self  # for the tests that try to get past every route's guard
+        return guarded
+
+
+def _one_cookie_each(view):
+    @functools.wraps(view)
+    def one_cookie_each(*args, **kwargs):
+        refuse_tossed_cookies()  # before any token is read
+        return view(*args, **kwargs)
+
+    return one_cookie_each
+
+
+def _admin_only(view):
+    @functools.wraps(view)
+    def admin_only(*args, **kwargs):
+        require_admin(get_current_user())
+        return view(*args, **kwargs)
+
+    return jwt_required()(admin_only)
+
+
+def _registration_allowed(view):
+    @functools.wraps(view)
+    def registration_allowed(*args, **kwargs):
+        # Checked before the body is validated: a closed service tells
+        # nothing about its password rules to strangers.
+        if not current_app.config["ALLOW_REGISTRATION"]:
+            verify_jwt_in_request()
+            require_admin(get_current_user(), "Only an admin may create users.")
+        return view(*args, **kwargs)
+
+    return registration_allowed
+
+
+def _signed_token_even_if_expired(view):
+    @functools.wraps(view)
+    def signed_token(*args, **kwargs):
+        g.session_claims, g.session_token_expired = _claims_even_if_expired()
+        return view(*args, **kwargs)
+
+    return signed_token
+
+
+def _claims_even_if_expired() -> tuple[dict, bool]:
+    """The token's claims, its signature (and, for cookies, the CSRF value) checked, and whether it has expired.
+
+    An SPA coming back after an hour holds an expired access token and must
+    still be able to log out. In cookie mode, the refresh cookie (sent to
+    every path) stands in when the access cookie is gone.
+    """
+    try:
+        try:
+            verify_jwt_in_request(verify_type=False)
+        except NoAuthorizationError:
+            if not cookie_mode():
+                raise
+            verify_jwt_in_request(refresh=True)
+    except ExpiredSignatureError as exc:
+        return expired_claims(exc), True  # the session is judged by the view
+    except UserLookupError as exc:
+        return exc.jwt_data, False
+    return get_jwt(), False
+
+
+def session_claims() -> dict:
+    """The claims of the token that SESSION_TOKEN let through."""
+    return g.session_claims
+
+
+def session_token_expired() -> bool:
+    """Whether the token that SESSION_TOKEN let through has expired."""
+    return g.session_token_expired
+
+
+def require_admin_caller(message: str) -> None:
+    """For an admin-only option of a route anyone may call: refuse anyone but an admin, token or not."""
+    verify_jwt_in_request(optional=True)
+    require_admin(get_current_user(), message)
+
+
+# Anyone, no token.
+ANYONE = Guard()
+# A live session's access token (401 without one; never a refresh token).
+ACCESS_TOKEN = Guard(jwt_required(), TOKEN_SECURITY, (401, 503), reads_token=True)
+# A live session's refresh token, in Authorization: Bearer (or, in cookie mode, its cookie).
+REFRESH_TOKEN = Guard(
+    jwt_required(refresh=True),
+    [{"bearerAuth": []}],
+    (401, 503),
+    reads_token=True,
+    doc={"description": "The refresh token goes in Authorization: Bearer."},
+)
+# An access token of a live, active admin (401 without a token, 403 for anyone else).
+ADMIN = Guard(_admin_only, TOKEN_SECURITY, (401, 403, 503), reads_token=True)
+# Anyone while ALLOW_REGISTRATION is true, else as ADMIN.
+REGISTRATION = Guard(_registration_allowed, REGISTRATION_SECURITY, (401, 403, 503), reads_token=True)
+# An access or refresh token whose signature is good, even an expired one
+# (POST /logout); the view judges its session (session_claims()).
+SESSION_TOKEN = Guard(_signed_token_even_if_expired, TOKEN_SECURITY, (401, 503), reads_token=True)

@@ -1,0 +1,96 @@
+from flask import request
+from flask_jwt_extended import decode_token, get_jwt
+
+from ...rules.devices import device_token
+from ...rules.exceptions import InvalidInput, UnsupportedGrantType
+from ...rules.sessions import refresh_session, start_session
+from ...rules.users import authenticate
+from ...storage.extensions import db
+from ...tokens.claims import read_refresh_claims
+from ...tokens.cookies import send_token_cookies
+from ...tokens.issuing import issue_tokens
+from .. import logs
+from ..guards import ANYONE, REFRESH_TOKEN
+from ..openapi import Blueprint, errors
+from ..rate_limits import per_address
+from ..request_checks import FORM, JSON, accepts
+from ..schemas import TokenRequestSchema, TokenResponseSchema
+
+bp = Blueprint("token", __name__, description="Logging in and refreshing")
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+MISSING = "Missing data for required field."
+
+
+@bp.route("/token", methods=["POST"], guard=ANYONE)
+@per_address
+@accepts(JSON, FORM)
+# flask-smorest cannot document "JSON or a form", so the parser is called
+# directly and the request body is documented by hand.
+@bp.ARGUMENTS_PARSER.use_args(TokenRequestSchema, location="json_or_form")
+@bp.doc(
+    requestBody={
+        "required": False,
+        "description": "Credentials as JSON or as a form (OAuth 2.0 password grant), or none with HTTP Basic; "
+        "or grant_type=refresh_token with a refresh_token.",
+        "content": {JSON: {"schema": TokenRequestSchema}, FORM: {"schema": TokenRequestSchema}},
+    },
+    security=[{}, {"basicAuth": []}],
+)
+@errors(400, 401, 409, 413, 415, 503)
+@bp.response(200, TokenResponseSchema)
+def create_token(data):
+    """Trade a username and password (JSON, form or HTTP Basic), or a refresh token, for tokens."""
+    if data["grant_type"] == "refresh_token":
+        if "refresh_token" not in data:
+            raise InvalidInput("Send the refresh token.", fields={"refresh_token": MISSING})
+        # decode_token checks the signature, expiry, issuer and audience, but
+        # runs none of the loaders: refresh_session makes the session checks.
+        return _refreshed(decode_token(data["refresh_token"]))
+    if data["grant_type"] != "password":
+        raise UnsupportedGrantType()
+    username, password = _credentials(data)
+    user, device_id = authenticate(username=username, password=password, device_token=data.get("device_token"))
+    logs.identify(user.id)
+    login_session = start_session(user=user)
+    tokens = issue_tokens(user=user, login_session=login_session, fresh=True)
+    # Sent back at the next login, it counts that client's failed logins apart from strangers' (rules/devices.py).
+    tokens["device_token"] = device_token(user_id=user.id, device_id=device_id, password_hash=user.password_hash)
+    db.session.commit()
+    send_token_cookies(tokens)
+    return tokens, NO_STORE
+
+
+@bp.route("/token/refresh", methods=["POST"], guard=REFRESH_TOKEN)
+@bp.response(200, TokenResponseSchema)
+def refresh_token():
+    """Trade the refresh token in Authorization: Bearer for new tokens of the same session."""
+    return _refreshed(get_jwt())
+
+
+def _refreshed(claims: dict):
+    token = read_refresh_claims(claims)
+    user, login_session = refresh_session(user_id=token.user_id, session_id=token.session_id, jti=token.jti)
+    tokens = issue_tokens(user=user, login_session=login_session, fresh=False)
+    db.session.commit()
+    send_token_cookies(tokens)
+    return tokens, NO_STORE
+
+
+def _credentials(data: dict) -> tuple[str, str]:
+    """The body's username and password, or else HTTP Basic's (docs/api.md, "POST /token")."""
+    if "username" in data or "password" in data:
+        missing = {field: MISSING for field in ("username", "password") if field not in data}
+        if missing:
+            raise InvalidInput(fields=missing)
+        return data["username"], data["password"]
+    basic = request.authorization
+    # Not from a browser's form post (a navigation): behind a Basic-auth gate,
+    # the browser adds the gate's own credentials to it by itself.
+    navigation = request.headers.get("Sec-Fetch-Mode") == "navigate"
+    if basic is not None and basic.type == "basic" and basic.username is not None and not navigation:
+        return basic.username, basic.password or ""
+    raise InvalidInput(
+        "Send a username and password as JSON, as a form, or with HTTP Basic.",
+        fields={"username": MISSING, "password": MISSING},
+    )

@@ -1,0 +1,166 @@
+"""Request and response schemas: they validate input and document the API (openapi.py)."""
+
+import re
+
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from ..rules.passwords import password_problem
+from ..storage.models import ROLES
+
+USERNAME_PATTERN = "^[A-Za-z0-9._-]{3,64}$"  # as the OpenAPI document states it (JSON Schema regex)
+
+
+def valid_username(value: str) -> None:
+    # fullmatch: Python's `$` would also match before a trailing newline.
+    if not re.fullmatch(USERNAME_PATTERN.strip("^$"), value):
+        raise ValidationError("Must be 3 to 64 characters: ASCII letters, digits, '.', '_' or '-'.")
+
+
+def no_nul(value: str) -> None:
+    # PostgreSQL cannot store NUL in text; refuse it as a 400, not a 500.
+    if "\x00" in value:
+        raise ValidationError("Must not contain NUL characters.")
+
+
+NAME = validate.And(validate.Length(max=200), no_nul)
+
+
+class ErrorSchema(Schema):
+    """The one error shape: every error, from every route and from Flask itself (errors.py)."""
+
+    class Meta:
+        # GET /health's 503 adds "status" and "database" beside the error.
+        unknown = INCLUDE
+
+    error = fields.String(required=True, metadata={"description": "A stable snake_case code."})
+    message = fields.String(required=True, metadata={"description": "One human sentence."})
+    fields_ = fields.Dict(
+        data_key="fields",
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"description": "For validation errors: what is wrong with each field."},
+    )
+
+
+class UserSchema(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    name = fields.String(allow_none=True)
+    role = fields.String()
+    is_active = fields.Boolean()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class NewUserSchema(Schema):
+    username = fields.String(required=True, validate=valid_username, metadata={"pattern": USERNAME_PATTERN})
+    password = fields.String(required=True, load_only=True)
+    name = fields.String(allow_none=True, validate=NAME)
+    role = fields.String(validate=validate.OneOf(ROLES), metadata={"description": "Admins only."})
+
+    @validates_schema(skip_on_field_errors=False)
+    def check_password(self, data, **kwargs):
+        if "password" in data:
+            problem = password_problem(data["password"], username=data.get("username"))
+            if problem:
+                raise ValidationError(problem, field_name="password")
+
+
+class UserListQuerySchema(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+    q = fields.String(validate=no_nul, metadata={"description": "Username prefix, any case."})
+    role = fields.String(validate=validate.OneOf(ROLES))
+    active = fields.Boolean()
+
+
+class UserListSchema(Schema):
+    items = fields.List(fields.Nested(UserSchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class UserUpdateSchema(Schema):
+    """What an admin may change about a user."""
+
+    name = fields.String(allow_none=True, validate=NAME)
+    role = fields.String(validate=validate.OneOf(ROLES))
+    is_active = fields.Boolean()
+    password = fields.String(load_only=True)
+
+
+class ProfileUpdateSchema(Schema):
+    name = fields.String(allow_none=True, validate=NAME)
+
+
+class TokenRequestSchema(Schema):
+    grant_type = fields.String(load_default="password")
+    username = fields.String()
+    password = fields.String(load_only=True)
+    refresh_token = fields.String(load_only=True, metadata={"description": "With grant_type=refresh_token."})
+    device_token = fields.String(
+        load_only=True,
+        metadata={
+            "description": "The device_token of an earlier successful login: this client's failed logins are "
+            "then counted apart from strangers', so their guesses cannot lock it out."
+        },
+    )
+    # OAuth 2.0 clients (Swagger UI's Authorize among them) send these; ignored.
+    scope = fields.String()
+    client_id = fields.String()
+    client_secret = fields.String(load_only=True)
+
+
+class TokenResponseSchema(Schema):
+    access_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+    refresh_token = fields.String()
+    token = fields.String(metadata={"description": "The access token again, under the classic snippet's name."})
+    user_id = fields.Integer()
+    device_token = fields.String(
+        metadata={
+            "description": "Password logins only: send it back with later logins from this client (not a "
+            "credential; it opens no session)."
+        }
+    )
+
+
+class PasswordChangeSchema(Schema):
+    current_password = fields.String(required=True, load_only=True)
+    new_password = fields.String(required=True, load_only=True)
+
+
+class LogoutQuerySchema(Schema):
+    everywhere = fields.Boolean(
+        data_key="all", load_default=False, metadata={"description": "End every session of the user."}
+    )
+
+
+class ProtectedSchema(Schema):
+    id = fields.Integer()
+    username = fields.String()
+
+
+class HealthSchema(Schema):
+    status = fields.String()
+    database = fields.String()
+
+
+class JwkSchema(Schema):
+    """One public key (RFC 7517): RSA's n and e, or EC's crv, x and y; never a private member."""
+
+    kty = fields.String()
+    kid = fields.String(metadata={"description": "RFC 7638 thumbprint; the `kid` in the header of tokens it signed."})
+    use = fields.String()
+    alg = fields.String()
+    n = fields.String()
+    e = fields.String()
+    crv = fields.String()
+    x = fields.String()
+    y = fields.String()
+
+
+class JwksSchema(Schema):
+    keys = fields.List(fields.Nested(JwkSchema))
