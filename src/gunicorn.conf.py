@@ -52,7 +52,7 @@ logger_class = JsonRequestLogOnly
 
 
 def post_worker_init(worker):
-    """The worker has loaded the app: say so, and, once per start, whether rate limits count per process.
+    """The worker has loaded the app: start its mail sender, say so, and once per start what it lacks.
 
     The master imports nothing of the app: gevent must patch ssl and friends
     in each worker before anything imports them.
@@ -61,13 +61,16 @@ def post_worker_init(worker):
         from tokenservice.concurrency import serve_on_gevent
 
         serve_on_gevent()  # hashing off the event loop, deadlines on slow reads
+    from tokenservice.mail import sender
+
+    sender.start(worker.wsgi)  # this worker's mail sender, before its first request
     worker.log.info("Worker ready (pid: %s)", worker.pid)
     if worker.age == 1:  # the first worker of this start; replacements are older
-        from tokenservice.config import storage_warning
+        from tokenservice.config import mail_warning, storage_warning
 
-        warning = storage_warning(worker.wsgi.config)
-        if warning:
-            worker.log.warning(warning)
+        for warning in (storage_warning(worker.wsgi.config), mail_warning(worker.wsgi.config)):
+            if warning:
+                worker.log.warning(warning)
 
 
 def post_fork(server, worker):

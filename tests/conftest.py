@@ -25,7 +25,7 @@ from pathlib import Path
 import flask_migrate
 import pytest
 import redis
-from helpers import PASSWORD, REDIS_URL, SECRET, bearer, claims_of, variables_read
+from helpers import MAIL_ENVIRON, PASSWORD, REDIS_URL, SECRET, bearer, claims_of, variables_read
 from sqlalchemy import text
 
 from tokenservice import create_app
@@ -103,13 +103,16 @@ def base_environ(database_url):
     session cache, which lets a read miss a revocation made outside this
     process for up to a second, where tests change rows and read at once;
     test_session_cache.py turns it on. Servers that deployment.py starts run
-    with both on, as deployed.
+    with both on, as deployed. Mail is configured, as deployed, but no sender
+    runs in this process: the outbox fills, and a test that reads mail sends
+    it to its own SMTP server (mailbox.py).
     """
     return {
         "DATABASE_URL": database_url,
         "JWT_SECRET_KEY": SECRET,
         "RATELIMIT_ENABLED": "false",
         "SESSION_CACHE": "false",
+        **MAIL_ENVIRON,
     }
 
 
@@ -132,7 +135,7 @@ def clean_database(request):
         return
     app = request.getfixturevalue("app")
     with app.app_context():
-        db.session.execute(text("TRUNCATE users, sessions, login_failures RESTART IDENTITY CASCADE"))
+        db.session.execute(text("TRUNCATE users, sessions, login_failures, outbox RESTART IDENTITY CASCADE"))
         db.session.commit()
 
 

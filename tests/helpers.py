@@ -30,7 +30,14 @@ REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of the machine's Redis tha
 WITHIN = TRUST_SECONDS + 1.0
 OTHER_KEY = "another-secret-that-is-also-long-enough-for-hs256"
 
-USER_FIELDS = {"id", "username", "name", "role", "is_active", "created_at", "updated_at"}
+# Mail configured as deployed (conftest's apps), to a port where nothing listens, and no sender in the process.
+MAIL_ENVIRON = {
+    "SMTP_URL": "smtp://127.0.0.1:9?starttls=false",
+    "MAIL_FROM": "tokenservice <no-reply@tokenservice.test>",
+    "PUBLIC_URL": "http://localhost",
+    "MAIL_SENDER_IN_WEB": "false",
+}
+USER_FIELDS = {"id", "username", "name", "role", "is_active", "email", "email_verified", "created_at", "updated_at"}
 TOKEN_FIELDS = {"access_token", "token_type", "expires_in", "refresh_token", "token", "user_id"}
 LOGIN_FIELDS = TOKEN_FIELDS | {"device_token"}  # a password login's answer; a refresh's has TOKEN_FIELDS
 ACCESS_CLAIMS = {"sub", "iat", "nbf", "exp", "jti", "type", "fresh", "role", "sid"}

@@ -9,6 +9,7 @@ from flask import Flask
 
 from . import cli
 from .config import ConfigError, load_settings
+from .mail import sender
 from .storage import database
 from .storage.extensions import db
 from .tokens import session_cache
@@ -60,6 +61,7 @@ def create_app(environ: Mapping[str, str] | None = None, *, migrations: bool = T
     security_headers.init_app(app)
     cors.init_app(app)
     cli.init_app(app)
+    sender.init_app(app)
     return app
 
 

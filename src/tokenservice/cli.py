@@ -1,4 +1,4 @@
-"""`flask users ...` and `flask sessions ...`: administration from a shell (e.g. `heroku run`).
+"""`flask users ...`, `flask sessions ...`, `flask mail ...`: administration from a shell (e.g. `heroku run`).
 
 Each command applies the same rules as the HTTP API, through the same
 functions; a refusal (rules/exceptions.py) exits 1 with its sentence.
@@ -13,8 +13,10 @@ from flask import Flask
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 
+from .mail import sender
 from .rules.exceptions import Refusal
 from .rules.login_failures import purge_failures, unlock
+from .rules.password_reset import reset_link
 from .rules.sessions import purge_sessions
 from .rules.users import (
     create_user,
@@ -31,6 +33,7 @@ from .web.schemas import NewUserSchema
 users_cli = AppGroup("users", help="Manage users.")
 sessions_cli = AppGroup("sessions", help="Manage login sessions.")
 keys_cli = AppGroup("keys", help="Signing keys for RS256 and ES256.")
+mail_cli = AppGroup("mail", help="The mail outbox.")
 
 PROMPT_HELP = "Prompted for (twice, hidden) when left out."
 
@@ -97,6 +100,17 @@ def reset_password_command(username: str, password: str | None) -> None:
     click.echo(f"Changed the password of {user.username!r}; their sessions have ended.")
 
 
+@users_cli.command("reset-link")
+@click.argument("username")
+def reset_link_command(username: str) -> None:
+    """Print a one-use password-reset link (30 minutes) to pass on to the user, e.g. without a mail server."""
+    link = reset_link(_existing(username))
+    if link is None:
+        raise click.ClickException("Set PUBLIC_URL (or PASSWORD_RESET_URL): the link needs somewhere to point.")
+    db.session.commit()
+    click.echo(link)
+
+
 @users_cli.command("unlock")
 @click.argument("username")
 def unlock_command(username: str) -> None:
@@ -131,6 +145,16 @@ def purge_command() -> None:
     """Delete ended and expired sessions, and failed logins that no longer count (safe to run at any time)."""
     click.echo(f"Deleted {purge_sessions()} ended or expired sessions.")
     click.echo(f"Deleted {purge_failures()} failed logins older than LOGIN_FAILURE_LIMIT's window.")
+
+
+@mail_cli.command("send")
+def send_mail_command() -> None:
+    """Send the outbox's due mails once, as each web worker's sender does (for a worker dyno or a scheduler)."""
+    outcomes = sender.send_due()
+    click.echo(
+        f"Looked into {outcomes['requests']} reset request(s); sent {outcomes['sent']} mail(s), "
+        f"{outcomes['failed']} to try again, {outcomes['given_up']} given up."
+    )
 
 
 @keys_cli.command("generate")
@@ -179,6 +203,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(sessions_cli)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(mail_cli)
 
 
 def _prompt_password() -> str:

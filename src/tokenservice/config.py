@@ -9,9 +9,11 @@ import os
 import re
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import limits
 from sqlalchemy.engine import make_url
@@ -28,6 +30,24 @@ PROVISION_DATABASE = "on Heroku, `heroku addons:create heroku-postgresql:essenti
 
 class ConfigError(RuntimeError):
     """A setting that the service refuses to start with."""
+
+
+@dataclass(frozen=True)
+class MailServer:
+    """Where mail goes: SMTP_URL, or the Heroku Mailgun add-on's variables (docs/mail.md)."""
+
+    host: str
+    port: int
+    tls: str  # "starttls", "ssl" (smtps://) or "none" (?starttls=false, no credentials)
+    username: str | None = None
+    password: str | None = None
+
+    def __repr__(self) -> str:  # never the password, in a log line or a traceback
+        return f"MailServer({self.host!r}, {self.port}, tls={self.tls!r}, user={self.username!r})"
+
+
+# Where mail goes when no server is configured: in development, the log and instance/mail/ (mail/delivery.py).
+MAIL_TO_LOG = "log"
 
 
 def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
@@ -57,6 +77,7 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
     signing = _signing_keys(environ, production=production, instance_path=instance_path)
 
     return {
+        **_mail_settings(environ, production=production),
         "APP_ENV": app_env,
         # false: only an admin may create users (POST /users).
         "ALLOW_REGISTRATION": _boolean(environ, "ALLOW_REGISTRATION", True),
@@ -163,6 +184,112 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
             }
         },
     }
+
+
+def _mail_settings(environ: Mapping[str, str], *, production: bool) -> dict:
+    server = _mail_server(environ)
+    delivery = server or (None if production else MAIL_TO_LOG)
+    public_url = (environ.get("PUBLIC_URL") or "").strip().rstrip("/") or None
+    if public_url is None and not production:
+        public_url = "http://127.0.0.1:5000"  # `make serve`
+    if public_url is not None:
+        _check_link_base("PUBLIC_URL", public_url, production=production)
+    elif server is not None:
+        # Never the Host a request names: a stranger could make a reset link point at their own site.
+        raise ConfigError(
+            "PUBLIC_URL is required in production once mail is configured: the service's (or your SPA's) "
+            "https:// address, where the links in its mails point."
+        )
+    links = {
+        "PASSWORD_RESET_URL": _link(environ, "PASSWORD_RESET_URL", public_url, "reset-password", production),
+        "EMAIL_VERIFY_URL": _link(environ, "EMAIL_VERIFY_URL", public_url, "verify-email", production),
+    }
+    mail_from = (environ.get("MAIL_FROM") or "").strip()
+    if not mail_from and environ.get("MAILGUN_DOMAIN") and server is not None:
+        mail_from = f"no-reply@{environ['MAILGUN_DOMAIN'].strip()}"
+    if not mail_from and server is not None:
+        raise ConfigError("MAIL_FROM is required with a mail server: the address mails come from.")
+    mail_from = mail_from or "tokenservice@localhost"
+    if "\r" in mail_from or "\n" in mail_from or "@" not in parseaddr(mail_from)[1]:
+        raise ConfigError(f"MAIL_FROM must be an e-mail address, optionally with a name, not {mail_from!r}.")
+    return {
+        # A MailServer, MAIL_TO_LOG (development without one), or None: nothing that sends mail is offered.
+        "MAIL_DELIVERY": delivery,
+        "MAIL_FROM": mail_from,
+        "PUBLIC_URL": public_url,
+        **links,
+        # Refuse logins (403 email_not_verified) of users whose address is missing or not verified.
+        "REQUIRE_VERIFIED_EMAIL": _boolean(environ, "REQUIRE_VERIFIED_EMAIL", False),
+        # Reset links and verification links mailed to one account, each kind counted apart.
+        "MAIL_RATE_LIMIT": _rate(environ, "MAIL_RATE_LIMIT", "5 per hour"),
+        # false: no sender in the web workers; `flask mail send` (a worker dyno, a scheduler) sends instead.
+        "MAIL_SENDER_IN_WEB": _boolean(environ, "MAIL_SENDER_IN_WEB", True),
+    }
+
+
+def _link(environ: Mapping[str, str], name: str, public_url: str | None, screen: str, production: bool) -> str | None:
+    """A link template with {token} in it: the setting, or the demo page's screen at PUBLIC_URL."""
+    template = (environ.get(name) or "").strip() or (public_url and f"{public_url}/#action={screen}&token={{token}}")
+    if template and "{token}" not in template:
+        raise ConfigError(f"{name} must contain {{token}}, where the link's token goes.")
+    if template:
+        _check_link_base(name, template.replace("{token}", "t"), production=production)
+    return template or None
+
+
+def _mail_server(environ: Mapping[str, str]) -> MailServer | None:
+    url = (environ.get("SMTP_URL") or "").strip()
+    if not url and environ.get("MAILGUN_SMTP_SERVER"):
+        # The Heroku Mailgun add-on's own variables (devcenter.heroku.com/articles/mailgun).
+        port = _count(environ, "MAILGUN_SMTP_PORT", 587)
+        return MailServer(
+            host=environ["MAILGUN_SMTP_SERVER"].strip(),
+            port=port,
+            tls="ssl" if port == 465 else "starttls",
+            username=environ.get("MAILGUN_SMTP_LOGIN") or None,
+            password=environ.get("MAILGUN_SMTP_PASSWORD") or None,
+        )
+    if not url:
+        return None
+    # Not the URL itself in a sentence: it may hold a password.
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError(f"SMTP_URL must be smtp://[user:password@]host[:port] or smtps://..., not {parts.scheme}://.")
+    try:
+        port = parts.port or (465 if parts.scheme == "smtps" else 587)
+    except ValueError:
+        raise ConfigError("SMTP_URL has a port that is not a number.") from None
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    tls = "ssl" if parts.scheme == "smtps" else "starttls"
+    if parts.query:
+        if parts.scheme != "smtp" or parts.query != "starttls=false":
+            raise ConfigError("SMTP_URL takes one option, smtp://...?starttls=false, for a relay without TLS.")
+        if username or password:
+            raise ConfigError("SMTP_URL with starttls=false would send its password in clear: drop one or the other.")
+        tls = "none"
+    return MailServer(host=parts.hostname, port=port, tls=tls, username=username, password=password)
+
+
+def _check_link_base(name: str, url: str, *, production: bool) -> None:
+    parts = urlsplit(url)
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or (parts.scheme == "http" and production and not local)
+    ):
+        raise ConfigError(f"{name} must be an https:// address (http:// only for localhost), not {url!r}.")
+
+
+def mail_warning(settings: Mapping) -> str | None:
+    """The sentence to log once at start in production when no mail server is configured."""
+    if settings["APP_ENV"] == "production" and settings["MAIL_DELIVERY"] is None:
+        return (
+            "No mail server (SMTP_URL, or the Mailgun add-on): password resets and e-mail verification answer "
+            "503 mail_unavailable, and no security notices are sent; `flask users reset-link` prints a reset link."
+        )
+    return None
 
 
 def normalise_database_url(url: str) -> str:

@@ -25,13 +25,13 @@ from tokenservice.web import guards
 
 def test_every_api_route_has_a_guard(app):
     routes = api_routes(app)
-    assert len(routes) == 14
+    assert len(routes) == 18
     assert {guard for _, _, guard in routes} == {guards.ANYONE, guards.REGISTRATION, *TOKEN_GUARDS}
 
 
 def test_no_token(app, client):
     routes = api_routes(app, TOKEN_GUARDS)
-    assert len(routes) == 10
+    assert len(routes) == 11
     for method, path, _ in routes:
         assert_refused(call(client, method, path), "authorization_required")
 

@@ -12,6 +12,9 @@ JSON_ROUTES = [
     ("PATCH", "/me"),
     ("POST", "/me/password"),
     ("PATCH", "/users/1"),
+    ("POST", "/password/forgot"),
+    ("POST", "/password/reset"),
+    ("POST", "/email/verify"),
 ]
 
 

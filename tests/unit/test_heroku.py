@@ -27,6 +27,16 @@ FROM_THE_PLATFORM = {
     "REDIS_URL": "the Key-Value Store add-on, when attached",
     "PORT": "the router",
     "WEB_CONCURRENCY": "the Python buildpack, by dyno size",
+    **{
+        name: "the Mailgun add-on, when attached"
+        for name in (
+            "MAILGUN_SMTP_SERVER",
+            "MAILGUN_SMTP_PORT",
+            "MAILGUN_SMTP_LOGIN",
+            "MAILGUN_SMTP_PASSWORD",
+            "MAILGUN_DOMAIN",
+        )
+    },
 }
 # Where app.json deliberately differs from the code's defaults.
 HEROKU_CHOICES = {"TRUSTED_PROXIES": "1"}  # Heroku's router appends one X-Forwarded-For hop

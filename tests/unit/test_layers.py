@@ -14,7 +14,7 @@ import pytest
 import tokenservice
 
 PACKAGE = Path(tokenservice.__file__).parent
-LAYERS = ["storage", "rules", "tokens", "web"]
+LAYERS = ["storage", "rules", "tokens", "mail", "web"]
 # Beside the layers: the app factory and its entry points, the settings, the CLI, and which loop this process runs.
 TOP_LEVEL = {"tokenservice", "config", "cli", "concurrency", "wsgi", "flask_app"}
 # What only the web layer may import: Flask's request side and the HTTP libraries.

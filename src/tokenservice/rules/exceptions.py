@@ -105,6 +105,38 @@ class UsernameTaken(Refusal):
     fields = {"username": "Already taken."}
 
 
+class EmailTaken(Refusal):
+    message = "That e-mail address belongs to another account."
+    fields = {"email": "Already in use."}
+
+
+class InvalidLink(Refusal):
+    """A link token that is unknown, used, expired, for another purpose, or killed by a password change."""
+
+    message = "This link is invalid, expired or already used: ask for a new one."
+    fields = {"token": "Invalid, expired or already used."}
+
+
+class EmailNotVerified(Refusal):
+    """REQUIRE_VERIFIED_EMAIL: a login of a user whose address is missing or not verified yet."""
+
+    message = "This account's e-mail address must be verified first: follow the link mailed to it."
+
+
+class NoEmailAddress(Refusal):
+    message = "This account has no e-mail address: set one first."
+
+
+class EmailAlreadyVerified(Refusal):
+    message = "This account's e-mail address is verified already."
+
+
+class MailUnavailable(Refusal):
+    """No mail server is configured (production without SMTP_URL): what would send mail is refused."""
+
+    message = "This service cannot send mail: its operator has not configured a mail server."
+
+
 class LastAdmin(Refusal):
     message = "This is the last active admin: make another admin first."
 

@@ -5,18 +5,23 @@ import uuid
 from dataclasses import dataclass
 from typing import cast
 
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 
 from ..storage.database import constraint_name, release_connection
 from ..storage.extensions import db
-from ..storage.models import USER, USERNAME_INDEX, User
-from . import events, login_failures
+from ..storage.models import EMAIL_INDEX, USER, USERNAME_INDEX, User
+from . import events, login_failures, notices
 from .devices import recognised_device
 from .exceptions import (
     ChangedMeanwhile,
+    EmailNotVerified,
+    EmailTaken,
     HashingBusy,
     InvalidCredentials,
+    InvalidInput,
     NoSuchUser,
     PasswordRefused,
     SessionEnded,
@@ -36,6 +41,9 @@ from .passwords import (
 )
 from .roles import ensure_another_admin_remains, is_active_admin
 from .sessions import end_sessions, find_live_user
+from .verification import send_verification
+
+MAX_EMAIL_LENGTH = 254  # RFC 5321's path, less its angle brackets
 
 
 def find_user_by_username(username: str) -> User | None:
@@ -46,8 +54,30 @@ def find_user_by_username(username: str) -> User | None:
     return db.session.execute(db.select(User).where(func.lower(User.username) == username.lower())).scalar_one_or_none()
 
 
-def create_user(*, username: str, password: str, name: str | None = None, role: str = USER) -> User:
-    """Add a user, or refuse (PasswordRefused, UsernameTaken); the caller commits.
+def find_user_by_email(email: str) -> User | None:
+    if "\x00" in email:
+        return None
+    # lower() on both sides in PostgreSQL, as the unique index has it.
+    return db.session.execute(db.select(User).where(func.lower(User.email) == func.lower(email))).scalar_one_or_none()
+
+
+def checked_email(value: str) -> str:
+    """The address as stored (email-validator's normal form, no DNS look-up), or InvalidInput naming `email`."""
+    try:
+        address = validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise InvalidInput("The e-mail address is not valid.", fields={"email": str(error)}) from None
+    if len(address) > MAX_EMAIL_LENGTH:
+        raise InvalidInput(
+            "The e-mail address is too long.", fields={"email": f"At most {MAX_EMAIL_LENGTH} characters."}
+        )
+    return address
+
+
+def create_user(
+    *, username: str, password: str, name: str | None = None, role: str = USER, email: str | None = None
+) -> User:
+    """Add a user, or refuse (PasswordRefused, UsernameTaken, EmailTaken); a new address is mailed its link.
 
     NewUserSchema reports a refused password too, beside the other fields'
     problems; this check is for every other caller.
@@ -55,21 +85,55 @@ def create_user(*, username: str, password: str, name: str | None = None, role: 
     problem = password_problem(password, username=username)
     if problem:
         raise PasswordRefused("The password is refused.", fields={"password": problem})
+    if email is not None:
+        email = checked_email(email)
+        notices.require_mail()  # before the hash: no mail server, no address to verify
     password_hash = _hash_new_password(password)
     if find_user_by_username(username) is not None:
         raise UsernameTaken()
-    user = User(username=username, name=name, role=role, password_hash=password_hash)
+    user = User(username=username, name=name, role=role, password_hash=password_hash, email=email)
+    # A concurrent registration of the same name or address fails here, on a unique index.
+    _save(lambda: db.session.add(user))
+    events.record("user_created", user_id=user.id, role=role)
+    if email is not None:
+        send_verification(user)
+    return user
+
+
+def _save(change) -> None:
+    """Make `change` and flush it in a savepoint (which keeps the caller's transaction usable), naming a taken name."""
     try:
-        # A concurrent registration of the same name fails here, on the
-        # unique index; the savepoint keeps the caller's transaction usable.
         with db.session.begin_nested():
-            db.session.add(user)
+            change()
     except IntegrityError as exc:
         if constraint_name(exc) == USERNAME_INDEX:
             raise UsernameTaken() from None
+        if constraint_name(exc) == EMAIL_INDEX:
+            raise EmailTaken() from None
         raise
-    events.record("user_created", user_id=user.id, role=role)
-    return user
+
+
+def _set_email(user: User, email: str | None) -> None:
+    """Give the user a new address (unverified, and mailed its link) or none; the old verified one is told."""
+    if email is not None:
+        email = checked_email(email)
+    old, was_verified = user.email, user.email_verified
+    if old is not None and email is not None and old.lower() == email.lower():
+        _save(lambda: setattr(user, "email", email))  # the same address: its case only
+        return
+    if old is None and email is None:
+        return
+    if email is not None:
+        notices.require_mail()
+
+    def change():
+        user.email, user.email_verified = email, False
+
+    _save(change)
+    events.record("email_changed", user_id=user.id)
+    notices.email_changed_notice(user, old_email=old, was_verified=was_verified)
+    if email is not None:
+        send_verification(user)
 
 
 def authenticate(*, username: str, password: str, device_token: str | None = None) -> tuple[User, uuid.UUID]:
@@ -114,6 +178,11 @@ def authenticate(*, username: str, password: str, device_token: str | None = Non
     if checked.new_hash is not None:
         checked.user.password_hash = cast(str, checked.new_hash)  # a replacement was given: it was hashed
     login_failures.forgive(reservation)
+    if current_app.config["REQUIRE_VERIFIED_EMAIL"] and not (checked.user.email and checked.user.email_verified):
+        # Only after the password was right: the answer tells nothing to whoever does not hold it.
+        db.session.commit()  # the failure forgiven, the re-hash kept
+        events.record("login_refused", user_id=user_id, reason="email_not_verified")
+        raise EmailNotVerified()
     return checked.user, device_id or uuid.uuid4()
 
 
@@ -172,30 +241,44 @@ def _hash_new_password(password: str) -> str:
         return hash_password(password)
 
 
-def update_profile(*, user: User, changes: dict) -> User:
-    for field in ("name",):
-        if field in changes:
-            setattr(user, field, changes[field])
+def update_profile(*, user: User, changes: dict, keep: uuid.UUID) -> User:
+    """The owner's change of `name` and `email`; a new address needs `current_password` (as a password change does).
+
+    The caller commits. A wrong current password counts as a failed login, in
+    the allowance of the session `keep`.
+    """
+    if "email" in changes and _is_new_address(user.email, changes["email"]):
+        if "current_password" not in changes:
+            raise InvalidInput(
+                "Changing the e-mail address needs the current password.",
+                fields={"current_password": "Required to change the e-mail address."},
+            )
+        user = cast(User, _check_current_password(user, changes["current_password"], keep=keep).user)
+    if "name" in changes:
+        user.name = changes["name"]
+    if "email" in changes:
+        _set_email(user, changes["email"])
     db.session.flush()
     return user
 
 
-def change_password(*, user: User, current: str, new: str, keep: uuid.UUID) -> None:
-    """Set a new password after checking the current one, and end every session but `keep`; the caller commits.
+def _is_new_address(old: str | None, new: str | None) -> bool:
+    return (old or "").lower() != (new or "").lower()
 
-    A wrong current password counts as a failed login (LOGIN_FAILURE_LIMIT),
-    in the allowance of the session `keep`: strangers who spent the
-    username's cannot stop its owner, and a stolen token still guesses slowly.
-    No database connection is held while the passwords are hashed.
+
+def _check_current_password(user: User, current: str, *, keep: uuid.UUID, replacement: str | None = None) -> _Checked:
+    """Check the owner's current password, then lock their row (WrongCurrentPassword, SessionEnded).
+
+    A wrong one counts as a failed login (LOGIN_FAILURE_LIMIT), in the
+    allowance of the session `keep`: strangers who spent the username's
+    cannot stop its owner, and a stolen token still guesses slowly. No
+    database connection is held while the passwords are hashed.
     """
-    problem = password_problem(new, username=user.username)
-    if problem:
-        raise PasswordRefused("The new password is refused.", fields={"new_password": problem})
     user_id, stored_hash = user.id, user.password_hash
     with hashing_turn():
         reservation = login_failures.reserve(user.username, bucket=keep)
         with _forgiven_if_not_checked(reservation):
-            checked = _check_then_lock(user_id, stored_hash, current, replacement=new)
+            checked = _check_then_lock(user_id, stored_hash, current, replacement=replacement)
     if not checked.matches:
         login_failures.weigh(reservation, check_cost(checked.stored_hash))  # as for a login
         raise WrongCurrentPassword()
@@ -203,10 +286,21 @@ def change_password(*, user: User, current: str, new: str, keep: uuid.UUID) -> N
     if checked.user is None or find_live_user(user_id=user_id, session_id=keep) is None:
         raise SessionEnded()
     login_failures.forgive(reservation)
-    checked.user.password_hash = cast(str, checked.new_hash)  # a replacement was given: it was hashed
+    return checked
+
+
+def change_password(*, user: User, current: str, new: str, keep: uuid.UUID) -> None:
+    """Set a new password after checking the current one, and end every session but `keep`; the caller commits."""
+    problem = password_problem(new, username=user.username)
+    if problem:
+        raise PasswordRefused("The new password is refused.", fields={"new_password": problem})
+    checked = _check_current_password(user, current, keep=keep, replacement=new)
+    user = cast(User, checked.user)
+    user.password_hash = cast(str, checked.new_hash)  # a replacement was given: it was hashed
     db.session.flush()  # the row before the sessions: see update_user
-    ended = end_sessions(user_id=user_id, keep=keep)
-    events.record("sessions_ended", user_id=user_id, sessions=ended, changed=["password"], by_owner=True)
+    ended = end_sessions(user_id=user.id, keep=keep)
+    events.record("sessions_ended", user_id=user.id, sessions=ended, changed=["password"], by_owner=True)
+    notices.password_changed_notice(user)
 
 
 def list_users(
@@ -237,7 +331,7 @@ def get_user(user_id: int) -> User:
 
 
 def update_user(*, user: User, changes: dict) -> User:
-    """An admin's change of `name`, `role`, `is_active` or `password`; the caller commits.
+    """An admin's change of `name`, `email`, `role`, `is_active` or `password`; the caller commits.
 
     Deactivating a user, or changing their role or password, ends their
     sessions, so that their tokens stop (and new ones carry the new role).
@@ -266,6 +360,8 @@ def update_user(*, user: User, changes: dict) -> User:
     for field in ("name", "role", "is_active"):
         if field in changes:
             setattr(user, field, changes[field])
+    if "email" in changes:
+        _set_email(user, changes["email"])
     # The row first: a login in progress holds it locked (see authenticate),
     # so this waits for it, and the sessions ended next include its session.
     db.session.flush()
@@ -275,6 +371,8 @@ def update_user(*, user: User, changes: dict) -> User:
         ended = end_sessions(user_id=user.id)
         reasons = [name for name in ("role", "is_active", "password") if name in changes]
         events.record("sessions_ended", user_id=user.id, sessions=ended, changed=reasons)
+    if "password" in changes:
+        notices.password_changed_notice(user)
     return user
 
 

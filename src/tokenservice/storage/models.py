@@ -1,9 +1,10 @@
-"""The database tables: users and their login sessions."""
+"""The database tables: users, their login sessions, their one-use link tokens, and the mail outbox."""
 
 import uuid
 from datetime import datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, LargeBinary, String, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import Model
@@ -15,6 +16,7 @@ ROLES = (USER, ADMIN)
 # Case-insensitive uniqueness enforced by the database, so that two concurrent
 # registrations of "Alice" and "alice" cannot both win (users.create_user).
 USERNAME_INDEX = "uq_users_username_lower"
+EMAIL_INDEX = "uq_users_email_lower"  # the same for e-mail addresses
 
 
 class User(Model):
@@ -27,6 +29,8 @@ class User(Model):
     role: Mapped[str] = mapped_column(String(16), server_default=USER)
     is_active: Mapped[bool] = mapped_column(server_default=text("true"))
     password_hash: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_verified: Mapped[bool] = mapped_column(server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -37,6 +41,7 @@ class User(Model):
 
 
 Index(USERNAME_INDEX, func.lower(User.username), unique=True)
+Index(EMAIL_INDEX, func.lower(User.email), unique=True)
 
 
 class LoginSession(Model):
@@ -74,3 +79,55 @@ class LoginFailure(Model):
     username_key: Mapped[bytes] = mapped_column(LargeBinary(32))
     failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     bucket: Mapped[uuid.UUID | None]
+
+
+class LinkToken(Model):
+    """The token of a link mailed to a user (a password reset, an address to verify), stored only as its SHA-256.
+
+    Used once (`used_at`), until `expires_at`. A reset token is bound to the
+    password hash it was issued under (`password_fingerprint`), so any
+    password change kills it; a verification token to the address it was sent
+    to (`email`). rules/link_tokens.py.
+    """
+
+    __tablename__ = "link_tokens"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    password_fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxItem(Model):
+    """Work for the mail sender, written in the transaction of the change that causes it (mail/sender.py).
+
+    `kind` says what: a mail to send (`payload`: to, subject, text, html), or
+    a password-reset request to look into after the request has been answered
+    (`payload`: the username or address as typed). A sender claims a due item
+    by setting `claimed_until`; `attempts` count its tries; `done_at` is when it
+    was sent or handled, `gave_up_at` when it was given up. A mail's payload
+    is emptied once it is done or given up: the link in it lives no longer
+    than it must.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "due_at", postgresql_where=text("done_at IS NULL AND gave_up_at IS NULL")),
+        Index("ix_outbox_user_kind_created", "user_id", "kind", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    payload: Mapped[dict] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    gave_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

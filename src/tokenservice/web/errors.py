@@ -20,12 +20,18 @@ from ..rules.exceptions import (
     ChangedMeanwhile,
     CsrfFailed,
     DatabaseUnavailable,
+    EmailAlreadyVerified,
+    EmailNotVerified,
+    EmailTaken,
     Forbidden,
     HashingBusy,
     InvalidCredentials,
     InvalidInput,
+    InvalidLink,
     InvalidToken,
     LastAdmin,
+    MailUnavailable,
+    NoEmailAddress,
     NoSuchUser,
     Refusal,
     SessionEnded,
@@ -58,6 +64,7 @@ class Answer:
 ANSWERS: dict[type[Refusal], Answer] = {
     InvalidInput: Answer(400, "invalid_request"),
     UnsupportedGrantType: Answer(400, "unsupported_grant_type"),
+    InvalidLink: Answer(400, "invalid_link"),
     # No challenge: a browser would pop up a login dialog over the page.
     InvalidCredentials: Answer(401, "invalid_credentials"),
     TokenRequired: Answer(401, "authorization_required", {"WWW-Authenticate": CHALLENGE}),
@@ -65,8 +72,12 @@ ANSWERS: dict[type[Refusal], Answer] = {
     TokenExpired: Answer(401, "token_expired", {"WWW-Authenticate": CHALLENGE_INVALID_TOKEN}),
     Forbidden: Answer(403, "forbidden", {"WWW-Authenticate": CHALLENGE_INSUFFICIENT_SCOPE}),
     CsrfFailed: Answer(403, "csrf_failed"),
+    EmailNotVerified: Answer(403, "email_not_verified"),
     NoSuchUser: Answer(404, "not_found"),
     UsernameTaken: Answer(409, "username_taken"),
+    EmailTaken: Answer(409, "email_taken"),
+    NoEmailAddress: Answer(409, "no_email_address"),
+    EmailAlreadyVerified: Answer(409, "email_already_verified"),
     LastAdmin: Answer(409, "last_admin"),
     ChangedMeanwhile: Answer(409, "conflict"),
     BodyTooSlow: Answer(408, "request_timeout"),
@@ -75,6 +86,7 @@ ANSWERS: dict[type[Refusal], Answer] = {
     TooManyAttempts: Answer(429, "rate_limited"),
     HashingBusy: Answer(503, "service_unavailable"),
     DatabaseUnavailable: Answer(503, "service_unavailable"),
+    MailUnavailable: Answer(503, "mail_unavailable"),
 }
 
 # Werkzeug's HTTP errors (routing, webargs' validation, body size) by status.

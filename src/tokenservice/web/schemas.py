@@ -23,6 +23,18 @@ def no_nul(value: str) -> None:
 
 
 NAME = validate.And(validate.Length(max=200), no_nul)
+# Its syntax is checked by the rules (rules/users.py, email-validator), for every caller.
+EMAIL = validate.And(validate.Length(max=254), no_nul)
+EMAIL_DOC = {"description": "Unverified until its owner follows the link mailed to it.", "format": "email"}
+
+
+def link_token() -> fields.String:
+    return fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(max=100),
+        metadata={"description": "From the mailed link."},
+    )
 
 
 class ErrorSchema(Schema):
@@ -48,6 +60,8 @@ class UserSchema(Schema):
     name = fields.String(allow_none=True)
     role = fields.String()
     is_active = fields.Boolean()
+    email = fields.String(allow_none=True)
+    email_verified = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -56,6 +70,7 @@ class NewUserSchema(Schema):
     username = fields.String(required=True, validate=valid_username, metadata={"pattern": USERNAME_PATTERN})
     password = fields.String(required=True, load_only=True)
     name = fields.String(allow_none=True, validate=NAME)
+    email = fields.String(allow_none=True, validate=EMAIL, metadata=EMAIL_DOC)
     role = fields.String(validate=validate.OneOf(ROLES), metadata={"description": "Admins only."})
 
     @validates_schema(skip_on_field_errors=False)
@@ -85,6 +100,7 @@ class UserUpdateSchema(Schema):
     """What an admin may change about a user."""
 
     name = fields.String(allow_none=True, validate=NAME)
+    email = fields.String(allow_none=True, validate=EMAIL, metadata=EMAIL_DOC)
     role = fields.String(validate=validate.OneOf(ROLES))
     is_active = fields.Boolean()
     password = fields.String(load_only=True)
@@ -92,6 +108,35 @@ class UserUpdateSchema(Schema):
 
 class ProfileUpdateSchema(Schema):
     name = fields.String(allow_none=True, validate=NAME)
+    email = fields.String(allow_none=True, validate=EMAIL, metadata=EMAIL_DOC)
+    current_password = fields.String(
+        load_only=True, metadata={"description": "Required to change `email` (a name needs none)."}
+    )
+
+
+class ForgotPasswordSchema(Schema):
+    """One of the two: the answer is the same whether or not it names an account."""
+
+    username = fields.String(validate=validate.And(validate.Length(max=64), no_nul))
+    email = fields.String(validate=EMAIL)
+
+    @validates_schema
+    def one_of_them(self, data, **kwargs):
+        if len(data) != 1:
+            raise ValidationError("Send the username or the e-mail address (one of them).", field_name="username")
+
+
+class PasswordResetSchema(Schema):
+    token = link_token()
+    new_password = fields.String(required=True, load_only=True)
+
+
+class LinkTokenSchema(Schema):
+    token = link_token()
+
+
+class AcceptedSchema(Schema):
+    message = fields.String()
 
 
 class TokenRequestSchema(Schema):

@@ -1,5 +1,14 @@
 """One blueprint per resource."""
 
-from . import health, jwks, logout, me, token, users
+from . import email_verification, health, jwks, logout, me, password_reset, token, users
 
-BLUEPRINTS = (health.bp, users.bp, token.bp, logout.bp, me.bp, jwks.bp)
+BLUEPRINTS = (
+    health.bp,
+    users.bp,
+    token.bp,
+    logout.bp,
+    me.bp,
+    password_reset.bp,
+    email_verification.bp,
+    jwks.bp,
+)

@@ -23,11 +23,11 @@ def show_me():
 @bp.route("/me", methods=["PATCH"], guard=ACCESS_TOKEN)
 @accepts(JSON)
 @bp.arguments(ProfileUpdateSchema)
-@errors(415)
+@errors(409, 415, 429, 503)
 @bp.response(200, UserSchema)
 def update_me(changes):
-    """Change the caller's display name."""
-    user = update_profile(user=current_user, changes=changes)
+    """Change the caller's display name or e-mail address (which needs `current_password`, and is mailed a link)."""
+    user = update_profile(user=current_user, changes=changes, keep=read_claims(get_jwt()).session_id)
     db.session.commit()
     return user
 

@@ -37,7 +37,7 @@ MISSING = "Missing data for required field."
     },
     security=[{}, {"basicAuth": []}],
 )
-@errors(400, 401, 409, 413, 415, 503)
+@errors(400, 401, 403, 409, 413, 415, 503)
 @bp.response(200, TokenResponseSchema)
 def create_token(data):
     """Trade a username and password (JSON, form or HTTP Basic), or a refresh token, for tokens."""

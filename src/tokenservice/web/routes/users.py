@@ -16,7 +16,7 @@ bp = Blueprint("users", __name__, description="Registration, and user administra
 @per_address
 @accepts(JSON)
 @bp.arguments(NewUserSchema)
-@errors(409, 415)
+@errors(409, 415, 503)
 @bp.response(201, UserSchema, headers={"Location": {"description": "/users/<id>", "schema": {"type": "string"}}})
 def register(data):
     """Create a user: anyone while ALLOW_REGISTRATION, else an admin; only an admin may set `role`."""
@@ -57,10 +57,10 @@ def show(user_id):
 @bp.route("/users/<int:user_id>", methods=["PATCH"], guard=ADMIN)
 @accepts(JSON)
 @bp.arguments(UserUpdateSchema)
-@errors(404, 409, 415)
+@errors(404, 409, 415, 503)
 @bp.response(200, UserSchema)
 def update(changes, user_id):
-    """Change a user's name, role, active flag or password; all but a name change end their sessions."""
+    """Change a user's name, e-mail address, role, active flag or password; role, active and password end sessions."""
     user = update_user(user=get_user(user_id), changes=changes)
     db.session.commit()
     return user

@@ -1,0 +1,126 @@
+"""The mails the service sends, written to the outbox in the caller's transaction (docs/mail.md).
+
+Nothing here talks to a mail server: a row of the outbox is written beside the
+change that causes it, so a rolled-back change sends nothing and a committed
+one is sent by mail/sender.py, however long the mail server is away. Each mail
+has a fixed subject (nothing a user typed reaches a header), a plain-text part
+whose first link carries the token, and an HTML part in which everything a
+user typed is escaped.
+"""
+
+import html
+
+from flask import current_app
+
+from ..storage.extensions import db
+from ..storage.models import OutboxItem, User
+from .exceptions import MailUnavailable
+
+# Kinds of outbox items: the mails, and the reset requests looked into after answering (mail/sender.py).
+VERIFY_MAIL = "verify_email"
+RESET_MAIL = "password_reset"
+PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a kind of mail)
+EMAIL_CHANGED = "email_changed"
+RESET_REQUEST = "reset_request"
+# Set in the session's info when it writes to the outbox: its commit wakes this worker's sender (mail/sender.py).
+QUEUED = "outbox_queued"
+
+
+def mail_enabled() -> bool:
+    return current_app.config["MAIL_DELIVERY"] is not None
+
+
+def require_mail() -> None:
+    """Refuse (MailUnavailable) what would send a link when no mail server is configured."""
+    if not mail_enabled():
+        raise MailUnavailable()
+
+
+def queue_reset_request(*, username: str | None, email: str | None) -> None:
+    """A reset asked for: looked into after the answer, so that the answer says nothing (mail/sender.py)."""
+    db.session.add(OutboxItem(kind=RESET_REQUEST, payload={"username": username, "email": email}))
+    db.session.info[QUEUED] = True
+
+
+def verification_mail(user: User, token: str) -> None:
+    link = current_app.config["EMAIL_VERIFY_URL"].format(token=token)
+    _queue(
+        user,
+        VERIFY_MAIL,
+        to=user.email,
+        subject="Confirm your e-mail address",
+        paragraphs=[
+            "Someone, hopefully you, gave this address to the account {who}. Confirm it by opening this link "
+            "within 24 hours:",
+            link,
+            "If it was not you, ignore this mail: the address stays unconfirmed.",
+        ],
+        link=link,
+    )
+
+
+def reset_mail(user: User, token: str) -> None:
+    link = current_app.config["PASSWORD_RESET_URL"].format(token=token)
+    _queue(
+        user,
+        RESET_MAIL,
+        to=user.email,
+        subject="Reset your password",
+        paragraphs=[
+            "Someone, hopefully you, asked to reset the password of the account {who}. Set a new one by "
+            "opening this link within 30 minutes (it works once):",
+            link,
+            "If it was not you, ignore this mail: your password stays as it is.",
+        ],
+        link=link,
+    )
+
+
+def password_changed_notice(user: User) -> None:
+    """To the user's verified address, if any: their password changed (by any route)."""
+    if mail_enabled() and user.email and user.email_verified:
+        _queue(
+            user,
+            PASSWORD_CHANGED,
+            to=user.email,
+            subject="Your password was changed",
+            paragraphs=[
+                "The password of the account {who} was just changed, and every session of it has ended.",
+                "If it was not you, reset your password at once and tell the service's operator.",
+            ],
+        )
+
+
+def email_changed_notice(user: User, *, old_email: str | None, was_verified: bool) -> None:
+    """To the old address, if it was verified: the account's address is changing."""
+    if mail_enabled() and old_email and was_verified:
+        _queue(
+            user,
+            EMAIL_CHANGED,
+            to=old_email,
+            subject="Your e-mail address was changed",
+            paragraphs=[
+                "The e-mail address of the account {who} was just changed, away from this one.",
+                "If it was not you, reset your password at once and tell the service's operator.",
+            ],
+        )
+
+
+def _queue(user: User, kind: str, *, to: str | None, subject: str, paragraphs: list[str], link: str | None = None):
+    who = user.name or user.username
+    text = "\n\n".join(paragraph.replace("{who}", f'"{who}"') for paragraph in paragraphs) + "\n"
+    parts = []
+    for paragraph in paragraphs:
+        if paragraph == link:
+            parts.append(f'<p><a href="{html.escape(link)}">{html.escape(link)}</a></p>')
+        else:
+            escaped = html.escape(paragraph).replace("{who}", f"<strong>{html.escape(who)}</strong>")
+            parts.append(f"<p>{escaped}</p>")
+    db.session.add(
+        OutboxItem(
+            kind=kind,
+            user_id=user.id,
+            payload={"to": to, "subject": subject, "text": text, "html": "\n".join(parts) + "\n"},
+        )
+    )
+    db.session.info[QUEUED] = True
