@@ -26,6 +26,7 @@ import flask_migrate
 import pytest
 import redis
 from helpers import MAIL_ENVIRON, PASSWORD, REDIS_URL, SECRET, bearer, claims_of, variables_read
+from smtp_server import Mailbox, Outbox
 from sqlalchemy import text
 
 from tokenservice import create_app
@@ -51,7 +52,7 @@ TIERS = {
     ),
 }
 # What a unit test may not ask for: each of them is, or needs, the test database.
-DATABASE_FIXTURES = {"app", "client", "database", "auth", "make_app", "database_url", "alice", "admin"}
+DATABASE_FIXTURES = {"app", "client", "database", "auth", "make_app", "database_url", "alice", "admin", "outbox"}
 TESTS = Path(__file__).resolve().parent
 
 
@@ -105,7 +106,7 @@ def base_environ(database_url):
     test_session_cache.py turns it on. Servers that deployment.py starts run
     with both on, as deployed. Mail is configured, as deployed, but no sender
     runs in this process: the outbox fills, and a test that reads mail sends
-    it to its own SMTP server (mailbox.py).
+    it to its own SMTP server (smtp_server.py).
     """
     return {
         "DATABASE_URL": database_url,
@@ -155,6 +156,19 @@ def make_app(base_environ):
     for app in built:
         with app.app_context():
             db.engine.dispose()
+
+
+@pytest.fixture
+def mailbox():
+    """A real SMTP server on loopback, for this test (smtp_server.py)."""
+    box = Mailbox().start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def outbox(make_app, mailbox) -> Outbox:
+    return Outbox(make_app(SMTP_URL=mailbox.smtp_url), mailbox)
 
 
 @pytest.fixture

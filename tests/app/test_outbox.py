@@ -1,0 +1,118 @@
+"""The outbox: a mail is written with the change that causes it, sent once, and kept until the server takes it."""
+
+import email
+import email.policy
+import threading
+
+from helpers import PASSWORD
+from smtp_server import Outbox, text_of, token_in
+from sqlalchemy import func, select, update
+
+from tokenservice.mail import sender
+from tokenservice.storage.extensions import db
+from tokenservice.storage.models import OutboxItem
+
+
+def pending(database) -> int:
+    return database.scalar(select(func.count()).select_from(OutboxItem).where(OutboxItem.done_at.is_(None)))
+
+
+def make_due(database) -> None:
+    database.execute(update(OutboxItem).values(due_at=func.now()))
+
+
+def test_a_rolled_back_change_sends_nothing(app, auth, database):
+    with app.test_request_context():
+        from tokenservice.rules.users import create_user
+
+        create_user(username="alice", password=PASSWORD, email="alice@example.com")
+        db.session.rollback()
+    assert pending(database) == 0
+
+
+def test_while_the_mail_server_is_down_nothing_is_lost_and_it_arrives_once_back(auth, outbox, database, app_log):
+    auth.register("alice", email="alice@example.com")
+    outbox.mailbox.stop()
+    assert outbox.send() == {"requests": 0, "sent": 0, "failed": 1, "given_up": 0}
+    assert outbox.send()["failed"] == 0  # not due yet: backing off
+    failed = [record for record in app_log.records if record.getMessage() == "mail_failed"]
+    assert failed and failed[0].fields["reason"] == "ConnectionRefusedError"
+    assert "token" not in str(failed[0].fields)
+    outbox.mailbox.start()
+    make_due(database)
+    assert outbox.send()["sent"] == 1
+    outbox.send()
+    assert len(outbox.mailbox.wait_for(1)) == 1
+    assert pending(database) == 0
+
+
+def test_a_mail_is_given_up_after_the_bound(auth, outbox, database, app_log):
+    auth.register("alice", email="alice@example.com")
+    outbox.mailbox.stop()
+    for _ in range(sender.MAX_ATTEMPTS - 1):
+        make_due(database)
+        assert outbox.send()["failed"] == 1
+    make_due(database)
+    assert outbox.send()["given_up"] == 1
+    assert database.scalar(select(OutboxItem.payload)) == {}
+    assert any(record.getMessage() == "mail_given_up" for record in app_log.records)
+
+
+def test_two_senders_at_once_send_each_mail_once(make_app, auth, mailbox):
+    for index in range(30):
+        auth.add_user(f"user{index}", email=f"user{index}@example.com")
+    with make_app().test_request_context():
+        from tokenservice.rules.users import get_user
+        from tokenservice.rules.verification import send_verification
+
+        for index in range(30):
+            send_verification(get_user(index + 1))
+        db.session.commit()
+    senders = [Outbox(make_app(SMTP_URL=mailbox.smtp_url), mailbox) for _ in range(2)]
+    start = threading.Barrier(2)
+    results = []
+
+    def run(outbox):
+        start.wait()
+        results.append(outbox.send()["sent"])
+
+    threads = [threading.Thread(target=run, args=(outbox,)) for outbox in senders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(results) == 30
+    recipients = sorted(str(mail["To"]) for mail in mailbox.wait_for(30))
+    assert recipients == sorted(f"user{index}@example.com" for index in range(30))
+
+
+def test_a_claimed_mail_is_not_sent_by_another_until_its_claim_runs_out(auth, outbox, database):
+    auth.register("alice", email="alice@example.com")
+    database.execute(update(OutboxItem).values(claimed_until=func.now() + func.make_interval(0, 0, 0, 0, 0, 1)))
+    assert outbox.send()["sent"] == 0
+    database.execute(update(OutboxItem).values(claimed_until=func.now()))
+    assert outbox.send()["sent"] == 1
+
+
+def test_flask_mail_send(make_app, auth, mailbox):
+    auth.register("alice", email="alice@example.com")
+    result = make_app(SMTP_URL=mailbox.smtp_url).test_cli_runner().invoke(args=["mail", "send"])
+    assert result.exit_code == 0, result.output
+    assert "sent 1 mail(s)" in result.output
+    mailbox.wait_for(1)
+
+
+def test_in_development_mails_go_to_the_log_and_instance(make_app, auth, tmp_path, monkeypatch, app_log):
+    monkeypatch.chdir(tmp_path)  # instance/ is the working directory's
+    dev = make_app(APP_ENV="development", SMTP_URL=None, PUBLIC_URL=None)
+    assert dev.config["PUBLIC_URL"] == "http://127.0.0.1:5000"
+    with dev.test_client() as own:
+        assert auth.register("alice", email="alice@example.com", client=own).status_code == 201
+    with dev.app_context():
+        assert sender.send_due()["sent"] == 1
+    (saved,) = (tmp_path / "instance" / "mail").iterdir()
+    mail = email.message_from_bytes(saved.read_bytes(), policy=email.policy.default)
+    assert "http://127.0.0.1:5000/#action=verify-email&token=" in text_of(mail)
+    assert any(
+        token_in(mail) in record.getMessage() for record in app_log.records if record.name == "tokenservice.mail"
+    )
