@@ -10,6 +10,7 @@ import http.client
 import http.server
 import json
 import os
+import re
 import shutil
 import threading
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ if not Path(CHROMIUM).exists():
     pytest.skip(message, allow_module_level=True)
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from smtp_server import Outbox, text_of, token_in  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +104,8 @@ def serve(make_app, spa_files):
 
 
 def sign_up(page, username="alice", password=PASSWORD):
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
+    page.get_by_label("Username", exact=True).fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign up").click()
 
 
@@ -112,8 +114,8 @@ def stored(page, key):
 
 
 def log_in(page, username="alice", password=PASSWORD):
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
+    page.get_by_label("Username", exact=True).fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Log in").click()
 
 
@@ -208,7 +210,7 @@ def test_same_origin_sign_up_reload_and_log_out(page, serve):
 
     page.get_by_role("button", name="Log out").click()
     expect(page.locator("#message")).to_have_text("You are logged out.")
-    expect(page.get_by_label("Username")).to_be_visible()
+    expect(page.get_by_label("Username", exact=True)).to_be_visible()
     assert stored(page, "jwt-token") is None and stored(page, "jwt-refresh-token") is None
     # The server ended the session: the old token is refused.
     status = page.evaluate(
@@ -217,17 +219,52 @@ def test_same_origin_sign_up_reload_and_log_out(page, serve):
     assert status == 401
 
 
+def test_an_account_recovered_from_the_page_alone_with_a_real_mail_server(page, serve, make_app, mailbox):
+    """Sign up with an address, verify it from the mailed link, forget the password, set a new one from the link."""
+    api = serve(SMTP_URL=mailbox.smtp_url)
+    outbox = Outbox(make_app(SMTP_URL=mailbox.smtp_url), mailbox)
+    page.goto(api.url + "/")
+    page.locator("#email").fill("alice@example.com")
+    sign_up(page)
+    expect(page.locator("#user-email")).to_have_text("alice@example.com (not verified)")
+    outbox.send()
+    (verification,) = mailbox.wait_for(1)
+    assert "/#action=verify-email&token=" in text_of(verification)
+    page.goto(f"{api.url}/#action=verify-email&token={token_in(verification)}")
+    expect(page).not_to_have_url(re.compile("token"))  # taken out of the address bar at once
+    page.get_by_role("button", name="Verify my address").click()
+    expect(page.locator("#message")).to_have_text("Your e-mail address is verified.")
+    expect(page.locator("#user-email")).to_have_text("alice@example.com (verified)")
+
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Forgot your password?").click()
+    page.get_by_label("Username or e-mail address").fill("alice@example.com")
+    page.get_by_role("button", name="Mail me a link").click()
+    expect(page.locator("#message")).to_contain_text("a reset link is on its way")
+    outbox.send()
+    reset_mail = mailbox.wait_for(2)[1]
+    page.goto(f"{api.url}/#action=reset-password&token={token_in(reset_mail)}")
+    page.get_by_label("New password", exact=True).fill("password123")  # the usual rules apply
+    page.get_by_role("button", name="Set the password").click()
+    expect(page.locator("#message")).to_contain_text("new_password")
+    page.get_by_label("New password", exact=True).fill("a brand new passphrase")
+    page.get_by_role("button", name="Set the password").click()
+    expect(page.locator("#message")).to_contain_text("Your password is set")
+    log_in(page, password="a brand new passphrase")
+    expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+
+
 def test_log_in_and_errors_in_words(page, serve, auth):
     auth.add_user("alice")
     api = serve()
     page.goto(api.url + "/")
     sign_up(page, "bob", "password123")
     expect(page.locator("#message")).to_contain_text("password: Is one of the most common passwords")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill("wrong password")
+    page.get_by_label("Username", exact=True).fill("alice")
+    page.get_by_label("Password", exact=True).fill("wrong password")
     page.get_by_role("button", name="Log in").click()
     expect(page.locator("#message")).to_contain_text("Wrong username or password.")
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.locator("#whoami")).to_have_text("Signed in as alice")
 
@@ -341,7 +378,7 @@ def test_other_tabs_follow_a_log_in_and_a_log_out(page, serve):
     page.get_by_role("button", name="Log out").click()
     expect(page.locator("#message")).to_have_text("You are logged out.")
     expect(other_tab.locator("#message")).to_have_text("You were logged out in another tab.")
-    expect(other_tab.get_by_label("Username")).to_be_visible()
+    expect(other_tab.get_by_label("Username", exact=True)).to_be_visible()
     expect(other_tab.locator("#profile")).to_be_hidden()
 
 

@@ -14,6 +14,7 @@ import logging
 import os
 import smtplib
 import threading
+import time
 from datetime import timedelta
 
 from flask import Flask, current_app
@@ -32,11 +33,13 @@ CLAIM_SECONDS = 120  # longer than a send can take (SMTP_SECONDS per step)
 MAX_ATTEMPTS = 12  # about 25 minutes of trying: 1, 2, 4 ... 256 s, then 300 s
 MAX_BACKOFF_SECONDS = 300
 KEEP_DAYS = 7  # done or given-up rows are deleted after this
+FORGET_EVERY_SECONDS = 600
 
 log = logging.getLogger("tokenservice.mail")
 _wake = threading.Event()
 _started_in: int | None = None  # the pid whose sender runs (a forked worker starts its own)
 _start_lock = threading.Lock()
+_forgot_at: float | None = None  # when this process last deleted old rows
 
 
 def init_app(app: Flask) -> None:
@@ -172,6 +175,11 @@ def _due():
 
 
 def _forget_old() -> None:
+    """Delete the rows done or given up KEEP_DAYS ago, at most every FORGET_EVERY_SECONDS in a process."""
+    global _forgot_at
+    if _forgot_at is not None and time.monotonic() - _forgot_at < FORGET_EVERY_SECONDS:
+        return
+    _forgot_at = time.monotonic()
     db.session.execute(
         text("DELETE FROM outbox WHERE coalesce(done_at, gave_up_at) < now() - make_interval(days => :days)"),
         {"days": KEEP_DAYS},

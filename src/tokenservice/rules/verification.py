@@ -24,7 +24,8 @@ def send_verification(user: User, *, by_owner: bool = False) -> None:
     if user.email_verified:
         raise EmailAlreadyVerified()
     if by_owner and not within_mail_limit(user, link_tokens.VERIFY):
-        raise TooManyAttempts("Too many verification mails for this account; try again later.")
+        window = limits.parse(current_app.config["MAIL_RATE_LIMIT"]).get_expiry()
+        raise TooManyAttempts("Too many verification mails for this account; try again later.", retry_after=window)
     notices.verification_mail(user, link_tokens.issue(purpose=link_tokens.VERIFY, user=user))
     events.record("verification_mailed", user_id=user.id)
 

@@ -1,6 +1,8 @@
 // tokenservice demo: a tiny single-page client for the JWT token service.
 // Sign up, log in, show the signed-in user (GET /me), refresh an expired
-// access token once via POST /token/refresh, and log out. No dependencies.
+// access token once via POST /token/refresh, and log out. Ask for a reset
+// link, and follow the mailed links (#action=reset-password|verify-email&token=...),
+// whose token is taken out of the address bar at once. No dependencies.
 // Optional ?api=<base URL> points it at a service on another origin, whose
 // tokens are then kept apart from every other API's (see ACCESS_KEY).
 "use strict";
@@ -41,6 +43,28 @@ const $ = (id) => document.getElementById(id);
 const form = $("auth-form");
 const profile = $("profile");
 const message = $("message");
+const SCREENS = ["auth-form", "forgot-form", "reset-form", "verify-form", "profile"];
+
+// The action and token of a mailed link, read once and taken out of the
+// address bar (and so out of the history and of any Referer).
+const LINK = (() => {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const action = params.get("action");
+  const token = params.get("token");
+  if (!token || !["reset-password", "verify-email"].includes(action)) return null;
+  history.replaceState(null, "", location.pathname + location.search);
+  return { action, token };
+})();
+
+// A mailed link opened in a tab that already shows this page: read it as a fresh load would.
+window.addEventListener("hashchange", () => {
+  if (new URLSearchParams(location.hash.slice(1)).get("token")) location.reload();
+});
+
+// Show one screen (a form or the profile) and hide the others.
+function show(id) {
+  SCREENS.forEach((other) => { $(other).hidden = other !== id; });
+}
 
 class ApiError extends Error {
   constructor({ status, data }) {
@@ -97,8 +121,7 @@ async function api(method, path, body) {
 }
 
 function showSignedOut() {
-  profile.hidden = true;
-  form.hidden = false;
+  show("auth-form");
   $("password").value = "";
 }
 
@@ -107,8 +130,9 @@ function showProfile(user) {
   $("user-id").textContent = user.id;
   $("user-username").textContent = user.username;
   $("user-role").textContent = user.role;
-  form.hidden = true;
-  profile.hidden = false;
+  $("user-email").textContent = user.email ? `${user.email} (${user.email_verified ? "verified" : "not verified"})` : "none";
+  $("resend").hidden = !user.email || user.email_verified;
+  show("profile");
 }
 
 async function loadProfile() {
@@ -129,8 +153,9 @@ async function logIn(username, password) {
   await loadProfile();
 }
 
-async function signUp(username, password) {
-  const res = await request("POST", "/users", { body: { username, password } });
+async function signUp(username, password, email) {
+  const body = email ? { username, password, email } : { username, password };
+  const res = await request("POST", "/users", { body });
   if (res.status !== 201) throw new ApiError(res);
   await logIn(username, password);
 }
@@ -157,7 +182,7 @@ async function run(action) {
       showSignedOut();
       say(SESSION_ENDED);
     } else {
-      if (profile.hidden) showSignedOut(); // e.g. a failed session check on load
+      if (SCREENS.every((id) => $(id).hidden)) showSignedOut(); // e.g. a failed session check on load
       say(err.message);
     }
   } finally {
@@ -169,9 +194,10 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   const username = form.elements.username.value;
   const password = form.elements.password.value;
+  const email = form.elements.email.value.trim();
   const signingUp = event.submitter?.value === "signup";
   run(async () => {
-    await (signingUp ? signUp(username, password) : logIn(username, password));
+    await (signingUp ? signUp(username, password, email) : logIn(username, password));
     if (!profile.hidden) $("whoami").focus();
   });
 });
@@ -179,6 +205,59 @@ form.addEventListener("submit", (event) => {
 $("logout").addEventListener("click", () => run(async () => {
   await logOut();
   $("username").focus();
+}));
+
+$("show-forgot").addEventListener("click", () => {
+  say("");
+  show("forgot-form");
+  $("forgot-who").value = form.elements.username.value;
+  $("forgot-heading").focus();
+});
+
+document.querySelectorAll("button.back").forEach((button) => button.addEventListener("click", () => {
+  say("");
+  showSignedOut();
+}));
+
+$("forgot-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const who = $("forgot-who").value.trim();
+  run(async () => {
+    const res = await request("POST", "/password/forgot", { body: who.includes("@") ? { email: who } : { username: who } });
+    if (res.status !== 202) throw new ApiError(res);
+    say(res.data.message);
+  });
+});
+
+$("reset-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  run(async () => {
+    const res = await request("POST", "/password/reset", {
+      body: { token: LINK.token, new_password: $("new-password").value },
+    });
+    if (res.status !== 204) throw new ApiError(res);
+    $("new-password").value = "";
+    showSignedOut();
+    say("Your password is set, and every session of the account has ended: log in with it.");
+  });
+});
+
+$("verify-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  run(async () => {
+    const res = await request("POST", "/email/verify", { body: { token: LINK.token } });
+    if (res.status !== 204) throw new ApiError(res);
+    if (localStorage.getItem(ACCESS_KEY)) await loadProfile();
+    else showSignedOut();
+    say("Your e-mail address is verified.");
+  });
+});
+
+$("resend").addEventListener("click", () => run(async () => {
+  const res = await api("POST", "/me/email/verify");
+  if (res.status === 401) throw new SessionEnded();
+  if (res.status !== 202) throw new ApiError(res);
+  say(res.data.message);
 }));
 
 // Other tabs of this page share localStorage: follow their logouts and logins
@@ -203,7 +282,11 @@ if (!API) {
   say(BAD_API);
 } else {
   $("api").textContent = KEY_SUFFIX ? `API: ${API.base}` : `API: this site (${API_BASE || location.origin})`;
-  if (localStorage.getItem(ACCESS_KEY)) {
+  if (LINK?.action === "reset-password") {
+    show("reset-form");
+  } else if (LINK?.action === "verify-email") {
+    show("verify-form");
+  } else if (localStorage.getItem(ACCESS_KEY)) {
     form.hidden = true;
     run(loadProfile);
   } else {
