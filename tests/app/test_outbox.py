@@ -3,9 +3,11 @@
 import email
 import email.policy
 import threading
+from datetime import timedelta
 
+import pytest
 from helpers import PASSWORD
-from smtp_server import Outbox, text_of, token_in
+from smtp_server import Mailbox, Outbox, self_signed, text_of, token_in
 from sqlalchemy import func, select, update
 
 from tokenservice.mail import sender
@@ -116,3 +118,67 @@ def test_in_development_mails_go_to_the_log_and_instance(make_app, auth, tmp_pat
     assert any(
         token_in(mail) in record.getMessage() for record in app_log.records if record.name == "tokenservice.mail"
     )
+
+
+@pytest.fixture
+def certificate(tmp_path, monkeypatch):
+    """A self-signed certificate for 127.0.0.1, which this process's TLS clients trust (SSL_CERT_FILE)."""
+    cert, key = self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    return cert, key
+
+
+# aiosmtpd warns of AUTH without STARTTLS when the whole connection is TLS (smtps://): it is not.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize("smtps", [False, True], ids=["starttls", "smtps"])
+def test_over_tls_with_a_login(make_app, auth, certificate, smtps):
+    server = Mailbox(tls=certificate, smtps=smtps, login=("mailer@example.com", "p@ss:word")).start()
+    try:
+        auth.register("alice", email="alice@example.com")
+        outbox = Outbox(make_app(SMTP_URL=server.smtp_url), server)
+        assert outbox.send()["sent"] == 1
+        server.wait_for(1)
+    finally:
+        server.stop()
+
+
+def test_a_wrong_login_is_tried_again_later_and_never_given_in_clear(make_app, auth, certificate, database):
+    server = Mailbox(tls=certificate, login=("mailer", "right")).start()
+    try:
+        auth.register("alice", email="alice@example.com")
+        wrong = server.smtp_url.replace(":right@", ":wrong@")
+        assert Outbox(make_app(SMTP_URL=wrong), server).send()["failed"] == 1
+        make_due(database)
+        assert Outbox(make_app(SMTP_URL=server.smtp_url), server).send()["sent"] == 1
+    finally:
+        server.stop()
+
+
+def test_starttls_is_required_when_the_url_says_smtp(make_app, auth, mailbox, app_log):
+    """A server that offers no STARTTLS (or a stripped offer) gets nothing in clear: the mail waits."""
+    auth.register("alice", email="alice@example.com")
+    with_tls = mailbox.smtp_url.replace("?starttls=false", "")
+    assert Outbox(make_app(SMTP_URL=with_tls), mailbox).send()["failed"] == 1
+    assert mailbox.messages() == []
+    failed = [record for record in app_log.records if record.getMessage() == "mail_failed"]
+    assert failed[0].fields["reason"] == "SMTPNotSupportedError"
+
+
+def test_a_certificate_nobody_trusts_is_refused(make_app, auth, tmp_path):
+    server = Mailbox(tls=self_signed(tmp_path)).start()  # not in SSL_CERT_FILE
+    try:
+        auth.register("alice", email="alice@example.com")
+        assert Outbox(make_app(SMTP_URL=server.smtp_url), server).send()["failed"] == 1
+        assert server.messages() == []
+    finally:
+        server.stop()
+
+
+def test_rows_done_a_week_ago_are_deleted(auth, outbox, database, monkeypatch):
+    auth.register("alice", email="alice@example.com")
+    auth.register("bob", email="bob@example.com")
+    assert outbox.send()["sent"] == 2
+    database.execute(update(OutboxItem).where(OutboxItem.id == 1).values(done_at=func.now() - timedelta(days=8)))
+    monkeypatch.setattr(sender, "_forgot_at", None)  # as in a process that has not deleted any yet
+    outbox.send()
+    assert database.scalars(select(OutboxItem.id)) == [2]

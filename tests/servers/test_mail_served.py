@@ -122,3 +122,13 @@ def test_two_instances_of_two_workers_send_each_of_fifty_mails_once(app, databas
         time.sleep(3)  # any second sending would have come by now
         recipients = sorted(str(mail["To"]) for mail in mailbox.messages())
     assert recipients == sorted(f"user{index}@example.com" for index in range(50))
+
+
+def test_without_a_mail_server_gunicorn_says_so_once_and_the_routes_say_why(app, database_url):
+    url = schema_url(app, database_url, "mail_none")
+    env = deploy_env(url, WEB_CONCURRENCY="2")
+    released(env)
+    with web_server(env) as (port, output):
+        status, _, body = exchange(port, "POST", "/password/forgot", {"username": "alice"})
+        assert (status, body["error"]) == (503, "mail_unavailable")
+    assert output[0].count("No mail server") == 1

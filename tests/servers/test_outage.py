@@ -13,7 +13,7 @@ import urllib.request
 import flask_migrate
 import pytest
 from deployment import deploy_env, exchange, login, run, web_server
-from helpers import PASSWORD, assert_error, basic, bearer
+from helpers import MAIL_ENVIRON, PASSWORD, assert_error, basic, bearer
 from sqlalchemy import func, select
 
 from tokenservice.storage import embedded_db
@@ -85,6 +85,9 @@ BODIES = {
     "me.update_me": {"name": "Alice"},
     "me.change_my_password": {"current_password": PASSWORD, "new_password": "another horse battery staple"},
     "users.update": {"name": "Alice"},
+    "password_reset.forgot_password": {"username": "alice"},
+    "password_reset.reset_forgotten_password": {"token": "A" * 43, "new_password": "another horse battery staple"},
+    "email_verification.verify_address": {"token": "A" * 43},
 }
 
 
@@ -138,7 +141,7 @@ def status_of(port: int, path: str) -> int:
 
 
 def test_down_then_up_under_gunicorn(own_postgres, outage_app, auth):
-    env = deploy_env(own_postgres.url)
+    env = deploy_env(own_postgres.url, **{**MAIL_ENVIRON, "MAIL_SENDER_IN_WEB": "true"})  # mail, as deployed
     assert run(f"flask users create alice --password '{PASSWORD}'", env).returncode == 0
     auth.add_user("root", role="admin")
     assert set(NO_DATABASE) <= {rule.endpoint for rule in outage_app.url_map.iter_rules()}, "a stale exception"
