@@ -299,13 +299,14 @@ class AuthActions:
         json = {"username": username, "password": password, **body}
         return (client or self.client).post("/users", json=json, headers=headers)
 
-    def token(self, username="alice", password=PASSWORD, *, client=None):
+    def token(self, username="alice", password=PASSWORD, *, client=None, headers=None):
         """POST /token with JSON credentials; returns the response, whatever it is."""
-        return (client or self.client).post("/token", json={"username": username, "password": password})
+        body = {"username": username, "password": password}
+        return (client or self.client).post("/token", json=body, headers=headers)
 
-    def login(self, username="alice", password=PASSWORD, *, client=None) -> Login:
+    def login(self, username="alice", password=PASSWORD, *, client=None, headers=None) -> Login:
         """POST /token, which must succeed; returns the new session's Login."""
-        response = self.token(username, password, client=client)
+        response = self.token(username, password, client=client, headers=headers)
         assert response.status_code == 200, response.json
         return Login(response.json)
 

@@ -8,6 +8,7 @@ import base64
 import contextlib
 import re
 import time
+import uuid
 from pathlib import Path
 
 import jwt as pyjwt
@@ -128,12 +129,14 @@ def assert_forbidden(response) -> None:
     assert response.headers["WWW-Authenticate"] == INSUFFICIENT_SCOPE
 
 
+SESSION_ID = str(uuid.UUID(int=1))  # api_routes' <session_id>: of no session
+
 # The guards that need a token (web/guards.py), and the API routes read from the app itself.
 TOKEN_GUARDS = {guards.ACCESS_TOKEN, guards.REFRESH_TOKEN, guards.ADMIN, guards.SESSION_TOKEN}
 
 
 def api_routes(app, wanted=None) -> list[tuple[str, str, guards.Guard]]:
-    """(method, path with <user_id> filled in, guard) for every API route, or those with a guard in `wanted`."""
+    """(method, path with <user_id> and <session_id> filled in, guard) for every API route, or those `wanted` guards."""
     api = {blueprint.name for blueprint in BLUEPRINTS}
     routes = []
     for rule in app.url_map.iter_rules():
@@ -141,7 +144,7 @@ def api_routes(app, wanted=None) -> list[tuple[str, str, guards.Guard]]:
             continue
         guard = app.view_functions[rule.endpoint].guard
         if wanted is None or guard in wanted:
-            path = rule.rule.replace("<int:user_id>", "1")
+            path = rule.rule.replace("<int:user_id>", "1").replace("<uuid:session_id>", SESSION_ID)
             routes.extend((method, path, guard) for method in sorted(rule.methods - {"HEAD", "OPTIONS"}))
     return routes
 

@@ -6,6 +6,7 @@ same way as soon as it exists.
 
 import pytest
 from helpers import (
+    SESSION_ID,
     TAMPERINGS,
     TOKEN_GUARDS,
     api_routes,
@@ -25,13 +26,13 @@ from tokenservice.web import guards
 
 def test_every_api_route_has_a_guard(app):
     routes = api_routes(app)
-    assert len(routes) == 18
+    assert len(routes) == 22
     assert {guard for _, _, guard in routes} == {guards.ANYONE, guards.REGISTRATION, *TOKEN_GUARDS}
 
 
 def test_no_token(app, client):
     routes = api_routes(app, TOKEN_GUARDS)
-    assert len(routes) == 11
+    assert len(routes) == 15
     for method, path, _ in routes:
         assert_refused(call(client, method, path), "authorization_required")
 
@@ -68,7 +69,7 @@ def test_a_token_of_an_ended_session(app, client, admin, database):
 
 def test_an_ordinary_user_on_admin_routes(app, client, alice):
     routes = api_routes(app, {guards.ADMIN})
-    assert len(routes) == 4
+    assert len(routes) == 6
     for method, path, _ in routes:
         assert_forbidden(call(client, method, path, alice.access_token))
 
@@ -82,7 +83,8 @@ def test_closed_registration(make_app, alice):
 def test_the_document_follows_each_guard(app, client):
     document = client.get("/openapi.json").json
     for method, path, guard in api_routes(app):
-        operation = document["paths"][path.replace("/1", "/{user_id}")][method.lower()]
+        template = path.replace(SESSION_ID, "{session_id}").replace("/1", "/{user_id}")
+        operation = document["paths"][template][method.lower()]
         if guard is not guards.ANYONE:
             assert operation["security"] == guard.security, (method, path)
         assert {str(status) for status in guard.errors} <= set(operation["responses"]), (method, path)

@@ -30,7 +30,7 @@ def test_every_route_is_documented(app, document):
         if method != "parameters"  # shared by the path's operations, not an operation
     }
     served = {
-        (rule.rule.replace("<int:user_id>", "{user_id}"), method)
+        (rule.rule.replace("<int:user_id>", "{user_id}").replace("<uuid:session_id>", "{session_id}"), method)
         for rule in app.url_map.iter_rules()
         if rule.rule not in UNDOCUMENTED and not rule.rule.startswith("/docs/")
         for method in rule.methods - {"HEAD", "OPTIONS"}
@@ -113,13 +113,17 @@ def test_the_app_keeps_its_documented_contract(app, admin):
         fuzz(operation, lambda: admin.headers)
         fuzzed.append(operation.label)
     assert sorted(fuzzed) == [
+        "DELETE /me/sessions/{session_id}",
         "DELETE /users/{user_id}",
+        "DELETE /users/{user_id}/sessions/{session_id}",
         "GET /.well-known/jwks.json",
         "GET /health",
         "GET /me",
+        "GET /me/sessions",
         "GET /protected",
         "GET /users",
         "GET /users/{user_id}",
+        "GET /users/{user_id}/sessions",
         "PATCH /me",
         "PATCH /users/{user_id}",
         "POST /email/verify",

@@ -9,6 +9,7 @@ leaves nothing half-written.
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 import flask_migrate
 import pytest
@@ -106,7 +107,8 @@ def outage_requests(app, user: dict, admin: dict) -> list[tuple[str, str, dict |
         guards.REFRESH_TOKEN: user["refresh_token"],
         guards.ADMIN: admin["access_token"],
     }
-    values = {"user_id": user["user_id"]}  # a real user, for /users/<id>
+    # A real user, for /users/<id>; a session id (of no session: the database is down either way).
+    values = {"user_id": user["user_id"], "session_id": uuid.uuid4()}
     urls = app.url_map.bind("localhost")
     requests = []
     for rule in app.url_map.iter_rules():

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 from deployment import deploy_env, exchange, free_port, login, port_open, released_schema, web_server
-from helpers import WITHIN, wait_for
+from helpers import WITHIN, bearer, wait_for
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
@@ -46,6 +46,31 @@ def test_a_logout_reaches_every_worker_of_every_instance_within_a_second(deploye
             assert late == []
             for port in (first, second):
                 assert exchange(port, "GET", "/protected", headers=headers)[0] == 401
+
+
+def test_ending_one_listed_session_reaches_every_worker_within_a_second(deployed_url):
+    """GET /me/sessions from one sign-in, DELETE another: its token is refused on both workers within a second."""
+    with web_server(deploy_env(deployed_url)) as (port, _):
+        phone = login(port, headers={"User-Agent": "Phone/1.0"})
+        laptop = login(port, headers={"User-Agent": "Laptop/2.0"})
+        status, _, listed = exchange(port, "GET", "/me/sessions", headers=bearer(laptop["access_token"]))
+        assert status == 200
+        mine = {item["user_agent"]: item for item in listed["items"]}
+        assert {"Phone/1.0", "Laptop/2.0"} <= set(mine) and mine["Laptop/2.0"]["current"] is True
+        headers = bearer(phone["access_token"])
+        ended = threading.Event()
+        late = []
+        readers = [threading.Thread(target=read_until_refused, args=(port, headers, ended, late)) for _ in range(4)]
+        for thread in readers:
+            thread.start()
+        time.sleep(0.3)  # both workers have served the phone's token, from memory
+        path = f"/me/sessions/{mine['Phone/1.0']['id']}"
+        assert exchange(port, "DELETE", path, headers=bearer(laptop["access_token"]))[0] == 204
+        ended.set()
+        for thread in readers:
+            thread.join()
+        assert late == []
+        assert exchange(port, "GET", "/protected", headers=bearer(laptop["access_token"]))[0] == 200
 
 
 def read_until_refused(port, headers, ended: threading.Event, late: list) -> None:

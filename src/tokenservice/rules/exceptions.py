@@ -100,6 +100,12 @@ class NoSuchUser(Refusal):
     message = "There is no such user."
 
 
+class NoSuchSession(Refusal):
+    """No live session of this user has that id (another user's sessions are none of the caller's)."""
+
+    message = "There is no such session."
+
+
 class UsernameTaken(Refusal):
     message = "That username is taken."
     fields = {"username": "Already taken."}

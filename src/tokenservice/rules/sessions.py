@@ -8,6 +8,7 @@ session is live (`find_live_user`).
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import current_app, has_app_context
@@ -18,7 +19,7 @@ from ..storage.database import changed_rows
 from ..storage.extensions import db
 from ..storage.models import LoginSession, User
 from . import events
-from .exceptions import RefreshTokenReused, SessionEnded, TokenExpired
+from .exceptions import NoSuchSession, RefreshTokenReused, SessionEnded, TokenExpired
 
 # A session is live until it ends (logout, reuse, a password change, an
 # admin's change) or expires; its tokens work while it is live and its user
@@ -29,12 +30,44 @@ LIVE_USER = and_(LIVE, User.is_active)
 LIVE_SESSION_USER = "live_session_user"
 
 
-def start_session(*, user: User) -> LoginSession:
+MAX_USER_AGENT = 200
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who is on the other end, as the service sees it: the address (as the rate limits see it) and User-Agent."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+    def bounded_user_agent(self) -> str | None:
+        """Printable characters only, at most MAX_USER_AGENT of them."""
+        if not self.user_agent:
+            return None
+        return "".join(c if c.isprintable() else "?" for c in self.user_agent[:MAX_USER_AGENT])
+
+
+def start_session(*, user: User, client: Client = Client()) -> LoginSession:
     """Open a session for `user` that lives as long as its refresh token."""
-    login_session = LoginSession(user_id=user.id, expires_at=_refresh_expiry())
+    login_session = LoginSession(
+        user_id=user.id, expires_at=_refresh_expiry(), ip=client.ip, user_agent=client.bounded_user_agent()
+    )
     db.session.add(login_session)
     db.session.flush()
     return login_session
+
+
+def list_sessions(*, user_id: int) -> list[LoginSession]:
+    """The user's live sessions, the most recently used first."""
+    query = db.select(LoginSession).where(LoginSession.user_id == user_id, LIVE)
+    return list(db.session.execute(query.order_by(LoginSession.last_used_at.desc())).scalars())
+
+
+def end_session(*, user_id: int, session_id: uuid.UUID) -> None:
+    """End one live session of the user (NoSuchSession when there is none: another user's is none); caller commits."""
+    if not end_sessions(user_id=user_id, session_id=session_id):
+        raise NoSuchSession()
+    events.record("sessions_ended", user_id=user_id, sessions=1, session_id=session_id, by="session_list")
 
 
 # A plpgsql function, so that PostgreSQL keeps its plan: planning the join
@@ -93,7 +126,9 @@ def _detached_copy(user: User) -> User:
     return copy
 
 
-def refresh_session(*, user_id: int, session_id: uuid.UUID, jti: uuid.UUID) -> tuple[User, LoginSession]:
+def refresh_session(
+    *, user_id: int, session_id: uuid.UUID, jti: uuid.UUID, client: Client = Client()
+) -> tuple[User, LoginSession]:
     """Judge a refresh token (its verified claims: user, session, jti); rotate the session or end it.
 
     - the session's live refresh token: it is retired and a new one made;
@@ -127,8 +162,9 @@ def refresh_session(*, user_id: int, session_id: uuid.UUID, jti: uuid.UUID) -> t
     if jti == login_session.refresh_jti:
         login_session.previous_refresh_jti = login_session.refresh_jti
         login_session.refresh_jti = uuid.uuid4()
-        login_session.rotated_at = func.clock_timestamp()
+        login_session.rotated_at = login_session.last_used_at = func.clock_timestamp()
         login_session.expires_at = _refresh_expiry()
+        login_session.ip, login_session.user_agent = client.ip, client.bounded_user_agent()
         db.session.flush()
         return user, login_session
     if jti == login_session.previous_refresh_jti and row.in_window:

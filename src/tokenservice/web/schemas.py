@@ -135,6 +135,19 @@ class LinkTokenSchema(Schema):
     token = link_token()
 
 
+class SessionSchema(Schema):
+    id = fields.UUID()
+    created_at = fields.DateTime()
+    last_used_at = fields.DateTime(metadata={"description": "Its last login or refresh."})
+    ip = fields.String(allow_none=True, metadata={"description": "The client's address then (as rate limits see it)."})
+    user_agent = fields.String(allow_none=True, metadata={"description": "At most 200 printable characters."})
+    current = fields.Boolean(metadata={"description": "The session of the token that asked."})
+
+
+class SessionListSchema(Schema):
+    items = fields.List(fields.Nested(SessionSchema))
+
+
 class AcceptedSchema(Schema):
     message = fields.String()
 

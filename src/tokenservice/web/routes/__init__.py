@@ -1,6 +1,6 @@
 """One blueprint per resource."""
 
-from . import email_verification, health, jwks, logout, me, password_reset, token, users
+from . import email_verification, health, jwks, logout, me, password_reset, sessions, token, users
 
 BLUEPRINTS = (
     health.bp,
@@ -8,6 +8,7 @@ BLUEPRINTS = (
     token.bp,
     logout.bp,
     me.bp,
+    sessions.bp,
     password_reset.bp,
     email_verification.bp,
     jwks.bp,

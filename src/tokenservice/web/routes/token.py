@@ -3,7 +3,7 @@ from flask_jwt_extended import decode_token, get_jwt
 
 from ...rules.devices import device_token
 from ...rules.exceptions import InvalidInput, UnsupportedGrantType
-from ...rules.sessions import refresh_session, start_session
+from ...rules.sessions import Client, refresh_session, start_session
 from ...rules.users import authenticate
 from ...storage.extensions import db
 from ...tokens.claims import read_refresh_claims
@@ -52,7 +52,7 @@ def create_token(data):
     username, password = _credentials(data)
     user, device_id = authenticate(username=username, password=password, device_token=data.get("device_token"))
     logs.identify(user.id)
-    login_session = start_session(user=user)
+    login_session = start_session(user=user, client=_client())
     tokens = issue_tokens(user=user, login_session=login_session, fresh=True)
     # Sent back at the next login, it counts that client's failed logins apart from strangers' (rules/devices.py).
     tokens["device_token"] = device_token(user_id=user.id, device_id=device_id, password_hash=user.password_hash)
@@ -70,11 +70,18 @@ def refresh_token():
 
 def _refreshed(claims: dict):
     token = read_refresh_claims(claims)
-    user, login_session = refresh_session(user_id=token.user_id, session_id=token.session_id, jti=token.jti)
+    user, login_session = refresh_session(
+        user_id=token.user_id, session_id=token.session_id, jti=token.jti, client=_client()
+    )
     tokens = issue_tokens(user=user, login_session=login_session, fresh=False)
     db.session.commit()
     send_token_cookies(tokens)
     return tokens, NO_STORE
+
+
+def _client() -> Client:
+    """The caller's address (behind TRUSTED_PROXIES, as the rate limits see it) and User-Agent."""
+    return Client(ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
 
 
 def _credentials(data: dict) -> tuple[str, str]:
