@@ -194,16 +194,16 @@ def _mail_settings(environ: Mapping[str, str], *, production: bool) -> dict:
         public_url = "http://127.0.0.1:5000"  # `make serve`
     if public_url is not None:
         _check_link_base("PUBLIC_URL", public_url, production=production)
-    elif server is not None:
-        # Never the Host a request names: a stranger could make a reset link point at their own site.
-        raise ConfigError(
-            "PUBLIC_URL is required in production once mail is configured: the service's (or your SPA's) "
-            "https:// address, where the links in its mails point."
-        )
     links = {
         "PASSWORD_RESET_URL": _link(environ, "PASSWORD_RESET_URL", public_url, "reset-password", production),
         "EMAIL_VERIFY_URL": _link(environ, "EMAIL_VERIFY_URL", public_url, "verify-email", production),
     }
+    if server is not None and None in links.values():
+        # Never the Host a request names: a stranger could make a reset link point at their own site.
+        raise ConfigError(
+            "PUBLIC_URL is required in production once mail is configured: the service's (or your SPA's) "
+            "https:// address, where the links in its mails point (or set PASSWORD_RESET_URL and EMAIL_VERIFY_URL)."
+        )
     mail_from = (environ.get("MAIL_FROM") or "").strip()
     if not mail_from and environ.get("MAILGUN_DOMAIN") and server is not None:
         mail_from = f"no-reply@{environ['MAILGUN_DOMAIN'].strip()}"
@@ -230,11 +230,16 @@ def _mail_settings(environ: Mapping[str, str], *, production: bool) -> dict:
 def _link(environ: Mapping[str, str], name: str, public_url: str | None, screen: str, production: bool) -> str | None:
     """A link template with {token} in it: the setting, or the demo page's screen at PUBLIC_URL."""
     template = (environ.get(name) or "").strip() or (public_url and f"{public_url}/#action={screen}&token={{token}}")
-    if template and "{token}" not in template:
-        raise ConfigError(f"{name} must contain {{token}}, where the link's token goes.")
-    if template:
-        _check_link_base(name, template.replace("{token}", "t"), production=production)
-    return template or None
+    if not template:
+        return None
+    try:
+        example = template.format(token="t")  # noqa: S106 (as rules/notices.py fills it in)
+    except (KeyError, IndexError, ValueError):
+        example = None
+    if example is None or "{token}" not in template:
+        raise ConfigError(f"{name} must contain {{token}}, where the link's token goes, and no other {{...}}.")
+    _check_link_base(name, example, production=production)
+    return template
 
 
 def _mail_server(environ: Mapping[str, str]) -> MailServer | None:

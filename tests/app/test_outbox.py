@@ -182,3 +182,25 @@ def test_rows_done_a_week_ago_are_deleted(auth, outbox, database, monkeypatch):
     monkeypatch.setattr(sender, "_forgot_at", None)  # as in a process that has not deleted any yet
     outbox.send()
     assert database.scalars(select(OutboxItem.id)) == [2]
+
+
+def test_a_reset_request_that_fails_holds_up_nothing(client, auth, outbox, database, monkeypatch, app_log):
+    """A request the rules cannot look into (here made to fail) waits and is retried; the others go on."""
+    from tokenservice.rules import password_reset
+
+    auth.add_user("alice", email="alice@example.com", email_verified=True)
+    real = password_reset.look_into_reset_request
+
+    def failing_for_bob(payload):
+        if payload["username"] == "bob":
+            raise RuntimeError("a bug")
+        real(payload)
+
+    monkeypatch.setattr(sender, "look_into_reset_request", failing_for_bob)
+    for username in ("bob", "alice"):
+        assert client.post("/password/forgot", json={"username": username}).status_code == 202
+    assert outbox.send()["requests"] == 2
+    outbox.mailbox.wait_for(1, to="alice@example.com")
+    assert any(record.getMessage() == "reset_request_failed" for record in app_log.records)
+    waiting = database.scalar(select(OutboxItem.attempts).where(OutboxItem.done_at.is_(None)))
+    assert waiting == 1

@@ -140,6 +140,15 @@ def test_a_token_dies_when_the_password_changes_by_another_route(client, auth, o
     assert_error(reset(client, token), 400, "invalid_link")
 
 
+def test_a_token_dies_when_the_address_changes(client, auth, outbox, verified):
+    """A link mailed to an address the account has left (a mailbox lost, say) no longer resets its password."""
+    token = reset_token(client, outbox, username="alice")
+    login = auth.login("alice")
+    body = {"email": "elsewhere@example.com", "current_password": PASSWORD}
+    assert client.patch("/me", json=body, headers=login.headers).status_code == 200
+    assert_error(reset(client, token), 400, "invalid_link")
+
+
 def test_a_token_dies_when_an_admin_changes_the_password(client, auth, admin, outbox, verified):
     token = reset_token(client, outbox, username="alice")
     assert client.patch("/users/2", json={"password": "set by the admin"}, headers=admin.headers).status_code == 200

@@ -89,6 +89,7 @@ def test_development_without_a_server_writes_mail_to_the_log(tmp_path):
         ({"PUBLIC_URL": "http://auth.example.com"}, "PUBLIC_URL must be an https://"),
         ({"PUBLIC_URL": "javascript:alert(1)"}, "PUBLIC_URL must be an https://"),
         ({"PASSWORD_RESET_URL": "https://spa.example.com/reset"}, "must contain {token}"),
+        ({"PASSWORD_RESET_URL": "https://spa.example.com/r?t={token}&lang={lang}"}, "no other"),
         ({"EMAIL_VERIFY_URL": "ftp://spa.example.com/{token}"}, "EMAIL_VERIFY_URL must be an https://"),
         ({"MAIL_FROM": "not an address"}, "MAIL_FROM must be an e-mail address"),
         ({"MAIL_FROM": "a@example.com\r\nBcc: b@example.com"}, "MAIL_FROM must be an e-mail address"),
@@ -109,3 +110,12 @@ def test_an_spa_elsewhere_sets_its_own_links(tmp_path):
     )
     assert read["PASSWORD_RESET_URL"] == "https://app.example.com/r?token={token}"
     assert read["EMAIL_VERIFY_URL"] == "https://auth.example.com/#action=verify-email&token={token}"
+
+
+def test_an_spa_with_both_links_needs_no_public_url(tmp_path):
+    links = {
+        "PASSWORD_RESET_URL": "https://app.example.com/reset#token={token}",
+        "EMAIL_VERIFY_URL": "https://app.example.com/verify#token={token}",
+    }
+    read = settings(tmp_path, **DEPLOYED, MAIL_FROM="a@example.com", SMTP_URL="smtp://mail.example.com", **links)
+    assert read["PUBLIC_URL"] is None and read["PASSWORD_RESET_URL"] == links["PASSWORD_RESET_URL"]

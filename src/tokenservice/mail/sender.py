@@ -4,15 +4,15 @@ One runs in each web worker (a thread: a greenlet under gevent), woken by
 this worker's commits that wrote to the outbox and otherwise every
 POLL_SECONDS; `flask mail send` runs `send_due` once instead (a worker dyno,
 a scheduler). Workers and instances share the outbox without sending a mail
-twice: a mail is claimed by one UPDATE over rows picked FOR UPDATE SKIP
-LOCKED, for CLAIM_SECONDS, and sent with no database connection held. Only
-if a worker dies between the server's acceptance and the row's update is a
-mail sent again by another, once the claim runs out (docs/mail.md).
+twice: a mail is claimed, one at a time, by an UPDATE of the row picked FOR
+UPDATE SKIP LOCKED, for CLAIM_SECONDS, and sent with no database connection
+held. Only if the worker dies, or loses the database, between the server's
+acceptance and the row's update is a mail sent again, once its claim runs
+out (docs/mail.md).
 """
 
 import logging
 import os
-import smtplib
 import threading
 import time
 from datetime import timedelta
@@ -28,9 +28,9 @@ from ..storage.models import OutboxItem
 from .delivery import deliver, message
 
 POLL_SECONDS = 2.0
-BATCH = 20
-CLAIM_SECONDS = 120  # longer than a send can take (SMTP_SECONDS per step)
-MAX_ATTEMPTS = 12  # about 25 minutes of trying: 1, 2, 4 ... 256 s, then 300 s
+MOST_PER_RUN = 500  # of each kind, before a run ends (the next begins at once when woken)
+CLAIM_SECONDS = 120  # one mail's: longer than a send can take (SMTP_SECONDS per step, a few steps)
+MAX_ATTEMPTS = 12  # about 18 minutes of trying: after 1, 2, 4 ... 256 s, then 300 s
 MAX_BACKOFF_SECONDS = 300
 KEEP_DAYS = 7  # done or given-up rows are deleted after this
 FORGET_EVERY_SECONDS = 600
@@ -64,6 +64,7 @@ def start(app: Flask) -> None:
 
 def _run(app: Flask) -> None:
     while True:
+        _wake.clear()  # a commit from now on wakes the next round
         try:
             with app.app_context():
                 send_due()
@@ -72,7 +73,6 @@ def _run(app: Flask) -> None:
         except Exception:
             log.exception("mail sender: an unexpected error; going on")
         _wake.wait(POLL_SECONDS)
-        _wake.clear()
 
 
 def _wake_if_queued(session) -> None:
@@ -81,16 +81,20 @@ def _wake_if_queued(session) -> None:
 
 
 def send_due() -> dict[str, int]:
-    """Look into the due reset requests, then send the due mails; how many of each outcome."""
+    """Look into due reset requests and send due mails, one of each in turn, until none is due; the outcomes.
+
+    In turn, so that a flood of mails does not hold up the reset requests, nor
+    they the mails; at most MOST_PER_RUN of each, so that a run ends.
+    """
     outcomes = {"requests": 0, "sent": 0, "failed": 0, "given_up": 0}
-    while _look_into_one_request():
-        outcomes["requests"] += 1
-    while True:
-        claimed = _claim_mails()
-        if not claimed:
+    for _ in range(MOST_PER_RUN):
+        looked_into = _look_into_one_request()
+        sent = _send_one()
+        outcomes["requests"] += looked_into
+        if sent is not None:
+            outcomes[sent] += 1
+        if not looked_into and sent is None:
             break
-        for item_id, kind, user_id, payload, attempts in claimed:
-            outcomes[_send(item_id, kind, user_id, payload, attempts)] += 1
     _forget_old()
     return outcomes
 
@@ -107,18 +111,32 @@ def _look_into_one_request() -> bool:
     if item is None:
         db.session.rollback()
         return False
-    look_into_reset_request(item.payload)
-    item.done_at, item.payload = func.now(), {}
+    try:
+        with db.session.begin_nested():
+            look_into_reset_request(item.payload)
+    except DATABASE_UNAVAILABLE:
+        raise
+    except Exception as error:  # one request that fails must not hold up the others: it waits, then is given up
+        item.attempts += 1
+        if item.attempts >= MAX_ATTEMPTS:
+            item.gave_up_at, item.payload = func.now(), {}
+        else:
+            item.due_at = func.now() + timedelta(seconds=_backoff(item.attempts))
+        events.record("reset_request_failed", warning=True, outbox_id=item.id, reason=type(error).__name__)
+        log.exception("mail sender: reset request %s failed", item.id)
+    else:
+        item.done_at, item.payload = func.now(), {}
     db.session.commit()
     return True
 
 
-def _claim_mails() -> list:
+def _send_one() -> str | None:
+    """Claim the next due mail (for CLAIM_SECONDS), send it with no connection held, and record how it went."""
     due = (
         db.select(OutboxItem.id)
         .where(OutboxItem.kind != notices.RESET_REQUEST, *_due())
         .order_by(OutboxItem.id)
-        .limit(BATCH)
+        .limit(1)
         .with_for_update(skip_locked=True)
     )
     claimed = db.session.execute(
@@ -126,21 +144,20 @@ def _claim_mails() -> list:
         .where(OutboxItem.id.in_(due.scalar_subquery()))
         .values(claimed_until=func.now() + timedelta(seconds=CLAIM_SECONDS), attempts=OutboxItem.attempts + 1)
         .returning(OutboxItem.id, OutboxItem.kind, OutboxItem.user_id, OutboxItem.payload, OutboxItem.attempts)
-    ).all()
+    ).one_or_none()
     db.session.commit()  # the claim stands, and no connection is held while sending
-    return [tuple(row) for row in claimed]
-
-
-def _send(item_id: int, kind: str, user_id: int | None, payload: dict, attempts: int) -> str:
+    if claimed is None:
+        return None
+    item_id, kind, user_id, payload, attempts = claimed
     try:
         deliver(message(item_id=item_id, payload=payload, mail_from=current_app.config["MAIL_FROM"]), item_id=item_id)
-    except (smtplib.SMTPException, OSError) as error:
+    except Exception as error:  # the server down or refusing, or anything else: tried again later, then given up
         reason = type(error).__name__ + (f" {error.smtp_code}" if hasattr(error, "smtp_code") else "")
         if attempts >= MAX_ATTEMPTS:
             _finish(item_id, gave_up_at=func.now())
             events.record("mail_given_up", warning=True, outbox_id=item_id, kind=kind, user_id=user_id, reason=reason)
             return "given_up"
-        delay = min(2 ** (attempts - 1), MAX_BACKOFF_SECONDS)
+        delay = _backoff(attempts)
         _finish(item_id, due_at=func.now() + timedelta(seconds=delay), claimed_until=None)
         events.record(
             "mail_failed",
@@ -156,6 +173,10 @@ def _send(item_id: int, kind: str, user_id: int | None, payload: dict, attempts:
     _finish(item_id, done_at=func.now())
     events.record("mail_sent", outbox_id=item_id, kind=kind, user_id=user_id, attempt=attempts)
     return "sent"
+
+
+def _backoff(attempts: int) -> int:
+    return min(2 ** (attempts - 1), MAX_BACKOFF_SECONDS)
 
 
 def _finish(item_id: int, **values) -> None:

@@ -126,7 +126,10 @@ class InvalidLink(Refusal):
 class EmailNotVerified(Refusal):
     """REQUIRE_VERIFIED_EMAIL: a login of a user whose address is missing or not verified yet."""
 
-    message = "This account's e-mail address must be verified first: follow the link mailed to it."
+    message = (
+        "This account's e-mail address must be verified first: follow the link just mailed to it "
+        "(an account without an address needs an admin to set one)."
+    )
 
 
 class NoEmailAddress(Refusal):

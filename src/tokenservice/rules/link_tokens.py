@@ -1,17 +1,17 @@
 """The one-use tokens in mailed links: a password reset (30 minutes), an address to verify (24 hours).
 
-A token is 32 random bytes, URL-safe base64 in the link, stored only as its
-SHA-256: a database dump gives none away. It serves one purpose for one
+A token is 32 random bytes, URL-safe base64 in the link, stored here only as
+its SHA-256. It serves one purpose for one
 user, once: using it is a single UPDATE ... WHERE used_at IS NULL, so of ten
-requests at once one wins. A reset token dies with the password hash it was
-issued under (any password change, by any route); a verification token with
-the address it was sent to.
+requests at once one wins. Both die with the address they were mailed to; a
+reset token also with the password hash it was issued under (any password
+change, by any route). The link itself sits in the outbox only until its
+mail is sent (rules/notices.py, mail/sender.py).
 """
 
 import base64
 import hashlib
 import secrets
-from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, update
@@ -26,12 +26,6 @@ LIFETIMES = {RESET: timedelta(minutes=30), VERIFY: timedelta(hours=24)}
 TOKEN_BYTES = 32
 
 
-@dataclass(frozen=True)
-class Redeemed:
-    user: User  # locked until the caller's commit
-    email: str | None  # the address a verification token was sent to
-
-
 def issue(*, purpose: str, user: User) -> str:
     """A new token for `user` (the caller commits), as the string a link carries."""
     raw = secrets.token_bytes(TOKEN_BYTES)
@@ -40,7 +34,7 @@ def issue(*, purpose: str, user: User) -> str:
             token_hash=hashlib.sha256(raw).digest(),
             purpose=purpose,
             user_id=user.id,
-            email=user.email if purpose == VERIFY else None,
+            email=user.email,
             password_fingerprint=fingerprint(user.password_hash) if purpose == RESET else None,
             expires_at=func.now() + LIFETIMES[purpose],
         )
@@ -64,11 +58,11 @@ def peek(token: str, *, purpose: str) -> User:
     return row.User
 
 
-def redeem(token: str, *, purpose: str) -> Redeemed:
-    """Use a live token of `purpose` (once: concurrent uses wait, and all but one get InvalidLink); the caller commits.
+def redeem(token: str, *, purpose: str) -> User:
+    """Use a live token of `purpose` (once: concurrent uses wait, all but one get InvalidLink); its user, locked.
 
-    The user's row is locked too, so the password or address the token is
-    bound to cannot change before the caller's commit.
+    The user's row stays locked until the caller commits, so the password or
+    address the token is bound to cannot change meanwhile.
     """
     used = db.session.execute(
         update(LinkToken)
@@ -81,7 +75,7 @@ def redeem(token: str, *, purpose: str) -> Redeemed:
     user = db.session.get(User, used.user_id, with_for_update=True, populate_existing=True)
     if user is None or not user.is_active or not _still_bound(purpose, used.email, used.password_fingerprint, user):
         raise InvalidLink()  # not committed: the token stays as it was
-    return Redeemed(user=user, email=used.email)
+    return user
 
 
 def recent(*, user_id: int, purpose: str, window: timedelta) -> int:
@@ -114,7 +108,8 @@ def _hash_of(token: str) -> bytes:
 
 
 def _still_bound(purpose: str, email: str | None, password_fingerprint: bytes | None, user: User) -> bool:
-    """A reset token: the password has not changed since; a verification token: the address has not."""
+    """The address has not changed since (a verification token), nor, for a reset token, the password."""
+    same_address = user.email is not None and email is not None and user.email.lower() == email.lower()
     if purpose == RESET:
-        return secrets.compare_digest(password_fingerprint or b"", fingerprint(user.password_hash))
-    return user.email is not None and email is not None and user.email.lower() == email.lower()
+        return same_address and secrets.compare_digest(password_fingerprint or b"", fingerprint(user.password_hash))
+    return same_address

@@ -4,8 +4,9 @@ Nothing here talks to a mail server: a row of the outbox is written beside the
 change that causes it, so a rolled-back change sends nothing and a committed
 one is sent by mail/sender.py, however long the mail server is away. Each mail
 has a fixed subject (nothing a user typed reaches a header), a plain-text part
-whose first link carries the token, and an HTML part in which everything a
-user typed is escaped.
+whose first link carries the token, and an HTML part. A mail names the account
+by its username, never its display name: a name is free text, and one holding
+a line break and a link would put a stranger's link first.
 """
 
 import html
@@ -107,7 +108,7 @@ def email_changed_notice(user: User, *, old_email: str | None, was_verified: boo
 
 
 def _queue(user: User, kind: str, *, to: str | None, subject: str, paragraphs: list[str], link: str | None = None):
-    who = user.name or user.username
+    who = user.username  # letters, digits, ".", "_" and "-" only: no link, no markup (escaped all the same)
     text = "\n\n".join(paragraph.replace("{who}", f'"{who}"') for paragraph in paragraphs) + "\n"
     parts = []
     for paragraph in paragraphs:

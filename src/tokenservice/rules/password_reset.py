@@ -63,7 +63,7 @@ def reset_password(*, token: str, new_password: str) -> None:
     with hashing_turn():
         release_connection()
         new_hash = hash_password(new_password)
-    user = link_tokens.redeem(token, purpose=link_tokens.RESET).user
+    user = link_tokens.redeem(token, purpose=link_tokens.RESET)
     user.password_hash = new_hash
     db.session.flush()  # the row before the sessions, as for every password change
     ended = end_sessions(user_id=user.id)

@@ -9,6 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import flag_modified
 
 from ..storage.database import constraint_name, release_connection
 from ..storage.extensions import db
@@ -25,6 +26,7 @@ from .exceptions import (
     NoSuchUser,
     PasswordRefused,
     SessionEnded,
+    TooManyAttempts,
     TooManyFailedLogins,
     UsernameTaken,
     WrongCurrentPassword,
@@ -113,8 +115,12 @@ def _save(change) -> None:
         raise
 
 
-def _set_email(user: User, email: str | None) -> None:
-    """Give the user a new address (unverified, and mailed its link) or none; the old verified one is told."""
+def _set_email(user: User, email: str | None, *, by_owner: bool = False) -> None:
+    """Give the user a new address (unverified, and mailed its link) or none; the old verified one is told.
+
+    The owner's changes count against MAIL_RATE_LIMIT, as their own requests
+    for a link do: switching between addresses mails no mailbox without end.
+    """
     if email is not None:
         email = checked_email(email)
     old, was_verified = user.email, user.email_verified
@@ -128,12 +134,15 @@ def _set_email(user: User, email: str | None) -> None:
 
     def change():
         user.email, user.email_verified = email, False
+        # Written even when it was False already: a verification of the old address committing meanwhile must not
+        # leave the new one verified.
+        flag_modified(user, "email_verified")
 
     _save(change)
     events.record("email_changed", user_id=user.id)
     notices.email_changed_notice(user, old_email=old, was_verified=was_verified)
     if email is not None:
-        send_verification(user)
+        send_verification(user, by_owner=by_owner)
 
 
 def authenticate(*, username: str, password: str, device_token: str | None = None) -> tuple[User, uuid.UUID]:
@@ -179,8 +188,12 @@ def authenticate(*, username: str, password: str, device_token: str | None = Non
         checked.user.password_hash = cast(str, checked.new_hash)  # a replacement was given: it was hashed
     login_failures.forgive(reservation)
     if current_app.config["REQUIRE_VERIFIED_EMAIL"] and not (checked.user.email and checked.user.email_verified):
-        # Only after the password was right: the answer tells nothing to whoever does not hold it.
-        db.session.commit()  # the failure forgiven, the re-hash kept
+        # Only after the password was right: the answer tells nothing to whoever does not hold it. The refused
+        # user cannot log in to ask for a link, so a new one is mailed (within MAIL_RATE_LIMIT).
+        if checked.user.email and notices.mail_enabled():
+            with contextlib.suppress(TooManyAttempts):
+                send_verification(checked.user, by_owner=True)
+        db.session.commit()  # the failure forgiven, the re-hash kept, the link queued
         events.record("login_refused", user_id=user_id, reason="email_not_verified")
         raise EmailNotVerified()
     return checked.user, device_id or uuid.uuid4()
@@ -253,11 +266,14 @@ def update_profile(*, user: User, changes: dict, keep: uuid.UUID) -> User:
                 "Changing the e-mail address needs the current password.",
                 fields={"current_password": "Required to change the e-mail address."},
             )
-        user = cast(User, _check_current_password(user, changes["current_password"], keep=keep).user)
+        checked = _check_current_password(user, changes["current_password"], keep=keep)
+        user = cast(User, checked.user)
+        if checked.new_hash is not None:  # an outdated hash, re-hashed while it was checked
+            user.password_hash = checked.new_hash
     if "name" in changes:
         user.name = changes["name"]
     if "email" in changes:
-        _set_email(user, changes["email"])
+        _set_email(user, changes["email"], by_owner=True)
     db.session.flush()
     return user
 

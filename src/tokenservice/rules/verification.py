@@ -32,7 +32,7 @@ def send_verification(user: User, *, by_owner: bool = False) -> None:
 
 def verify_email(*, token: str) -> None:
     """Mark the address a verification link was sent to as verified, once; the caller commits."""
-    user = link_tokens.redeem(token, purpose=link_tokens.VERIFY).user
+    user = link_tokens.redeem(token, purpose=link_tokens.VERIFY)
     user.email_verified = True
     events.record("email_verified", user_id=user.id)
 
