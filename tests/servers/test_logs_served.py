@@ -5,6 +5,7 @@ A security event's record, seen in-process, is app/test_logs.py's.
 
 import base64
 import json
+import re
 
 import pytest
 from deployment import deploy_env, exchange, released_schema, run, web_server
@@ -134,6 +135,9 @@ def test_no_secret_in_any_line_and_one_json_line_per_request(heroku_url, app):
     assert leaked == []
     assert "Bearer " not in log and "Basic " not in log and "$argon2" not in log
 
+    # The app writes each line once, as JSON: not again in Flask's own "[time] INFO in module: message" form.
+    flask_format = re.compile(r"\[[^]]+\] (DEBUG|INFO|WARNING|ERROR|CRITICAL) in ")
+    assert [raw for raw in log.splitlines() if flask_format.match(raw)] == []
     lines = json_lines(log)
     requests = [line for line in lines if line["event"] == "request"]
     assert sorted(line["request_id"] for line in requests if line["request_id"] in request_ids) == sorted(request_ids)

@@ -18,6 +18,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
+import flask.logging
 from flask import Flask, g, has_request_context, request
 from flask_jwt_extended import get_jwt
 
@@ -55,8 +56,13 @@ def init_app(app: Flask) -> None:
     for name in ("tokenservice", app.logger.name):
         logger = logging.getLogger(name)
         # Replaces the line writer of an app built before in this process (the
-        # tests build many); any other handler (an error tracker's) stays.
-        others = [kept for kept in logger.handlers if not isinstance(kept.formatter, JsonFormatter)]
+        # tests build many), and Flask's own, which wrote every line a second
+        # time as plain text; any other handler (an error tracker's) stays.
+        others = [
+            kept
+            for kept in logger.handlers
+            if not isinstance(kept.formatter, JsonFormatter) and kept is not flask.logging.default_handler
+        ]
         logger.handlers[:] = [handler, *others]
         logger.setLevel(logging.INFO)
         logger.propagate = False
