@@ -47,7 +47,7 @@ def init_app(app: Flask) -> None:
     if not event.contains(db.session, "after_commit", _wake_if_queued):
         event.listen(db.session, "after_commit", _wake_if_queued)
     if app.config["MAIL_DELIVERY"] is not None and app.config["MAIL_SENDER_IN_WEB"]:
-        app.before_request(lambda: start(current_app._get_current_object()))  # type: ignore[attr-defined]
+        app.before_request(lambda: start(app))
 
 
 def start(app: Flask) -> None:

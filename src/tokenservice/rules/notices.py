@@ -44,7 +44,6 @@ def queue_reset_request(*, username: str | None, email: str | None) -> None:
 
 
 def verification_mail(user: User, token: str) -> None:
-    link = current_app.config["EMAIL_VERIFY_URL"].format(token=token)
     _queue(
         user,
         VERIFY_MAIL,
@@ -53,15 +52,13 @@ def verification_mail(user: User, token: str) -> None:
         paragraphs=[
             "Someone, hopefully you, gave this address to the account {who}. Confirm it by opening this link "
             "within 24 hours:",
-            link,
             "If it was not you, ignore this mail: the address stays unconfirmed.",
         ],
-        link=link,
+        link=current_app.config["EMAIL_VERIFY_URL"].format(token=token),
     )
 
 
 def reset_mail(user: User, token: str) -> None:
-    link = current_app.config["PASSWORD_RESET_URL"].format(token=token)
     _queue(
         user,
         RESET_MAIL,
@@ -70,10 +67,9 @@ def reset_mail(user: User, token: str) -> None:
         paragraphs=[
             "Someone, hopefully you, asked to reset the password of the account {who}. Set a new one by "
             "opening this link within 30 minutes (it works once):",
-            link,
             "If it was not you, ignore this mail: your password stays as it is.",
         ],
-        link=link,
+        link=current_app.config["PASSWORD_RESET_URL"].format(token=token),
     )
 
 
@@ -108,20 +104,18 @@ def email_changed_notice(user: User, *, old_email: str | None, was_verified: boo
 
 
 def _queue(user: User, kind: str, *, to: str | None, subject: str, paragraphs: list[str], link: str | None = None):
+    """Write one mail to the outbox: the paragraphs, with `link` (if any) after the first, its only link."""
     who = user.username  # letters, digits, ".", "_" and "-" only: no link, no markup (escaped all the same)
-    text = "\n\n".join(paragraph.replace("{who}", f'"{who}"') for paragraph in paragraphs) + "\n"
-    parts = []
-    for paragraph in paragraphs:
-        if paragraph == link:
-            parts.append(f'<p><a href="{html.escape(link)}">{html.escape(link)}</a></p>')
-        else:
-            escaped = html.escape(paragraph).replace("{who}", f"<strong>{html.escape(who)}</strong>")
-            parts.append(f"<p>{escaped}</p>")
+    lines = [paragraph.replace("{who}", f'"{who}"') for paragraph in paragraphs]
+    parts = [f"<p>{html.escape(p).replace('{who}', f'<strong>{html.escape(who)}</strong>')}</p>" for p in paragraphs]
+    if link is not None:
+        lines.insert(1, link)
+        parts.insert(1, f'<p><a href="{html.escape(link)}">{html.escape(link)}</a></p>')
     db.session.add(
         OutboxItem(
             kind=kind,
             user_id=user.id,
-            payload={"to": to, "subject": subject, "text": text, "html": "\n".join(parts) + "\n"},
+            payload={"to": to, "subject": subject, "text": "\n\n".join(lines) + "\n", "html": "\n".join(parts) + "\n"},
         )
     )
     db.session.info[QUEUED] = True

@@ -10,14 +10,13 @@ link sets the password once and ends every session. The token: link_tokens.py.
 
 from flask import current_app
 
-from ..storage.database import release_connection
 from ..storage.extensions import db
 from ..storage.models import User
 from . import events, link_tokens, notices
 from .exceptions import PasswordRefused
-from .passwords import hash_password, hashing_turn, password_problem
+from .passwords import password_problem
 from .sessions import end_sessions
-from .users import find_user_by_email, find_user_by_username
+from .users import find_user_by_email, find_user_by_username, hash_new_password
 from .verification import within_mail_limit
 
 
@@ -60,9 +59,7 @@ def reset_password(*, token: str, new_password: str) -> None:
     problem = password_problem(new_password, username=user.username)
     if problem:
         raise PasswordRefused("The new password is refused.", fields={"new_password": problem})
-    with hashing_turn():
-        release_connection()
-        new_hash = hash_password(new_password)
+    new_hash = hash_new_password(new_password)
     user = link_tokens.redeem(token, purpose=link_tokens.RESET)
     user.password_hash = new_hash
     db.session.flush()  # the row before the sessions, as for every password change

@@ -90,7 +90,7 @@ def create_user(
     if email is not None:
         email = checked_email(email)
         notices.require_mail()  # before the hash: no mail server, no address to verify
-    password_hash = _hash_new_password(password)
+    password_hash = hash_new_password(password)
     if find_user_by_username(username) is not None:
         raise UsernameTaken()
     user = User(username=username, name=name, role=role, password_hash=password_hash, email=email)
@@ -124,10 +124,9 @@ def _set_email(user: User, email: str | None, *, by_owner: bool = False) -> None
     if email is not None:
         email = checked_email(email)
     old, was_verified = user.email, user.email_verified
-    if old is not None and email is not None and old.lower() == email.lower():
-        _save(lambda: setattr(user, "email", email))  # the same address: its case only
-        return
-    if old is None and email is None:
+    if not _is_new_address(old, email):
+        if old != email:
+            _save(lambda: setattr(user, "email", email))  # the same address: its case only
         return
     if email is not None:
         notices.require_mail()
@@ -247,7 +246,7 @@ def _forgiven_if_not_checked(reservation: int | None):
         raise
 
 
-def _hash_new_password(password: str) -> str:
+def hash_new_password(password: str) -> str:
     """Hash a password to store, with a place in the hashing queue and no database connection held."""
     with hashing_turn():
         release_connection()
@@ -358,7 +357,7 @@ def update_user(*, user: User, changes: dict) -> User:
         if problem:
             raise PasswordRefused("The password is refused.", fields={"password": problem})
         user_id = user.id
-        new_hash = _hash_new_password(changes["password"])
+        new_hash = hash_new_password(changes["password"])
         fresh = db.session.get(User, user_id)
         if fresh is None:  # deleted meanwhile
             raise NoSuchUser()
