@@ -7,7 +7,8 @@ for a database fixture stops the run.
 The suite uses TEST_DATABASE_URL when it is set (and wipes that database),
 otherwise an embedded PostgreSQL of its own that is deleted at the end.
 
-- `auth` (AuthActions): users, logins and refreshes, in the spirit of flaskr's tests;
+- `auth` (AuthActions): users, logins, refreshes and second factors, in the spirit of flaskr's tests;
+  `auth_for(app)` the same for another app;
 - `database` (Database): reading and changing rows from outside a request;
 - `make_app`, `limited_app`: apps built from the base environment plus variables (limited_app: rate limits on);
 - `alice`, `admin`: a logged-in user and a logged-in admin (Login);
@@ -25,7 +26,18 @@ from pathlib import Path
 import flask_migrate
 import pytest
 import redis
-from helpers import MAIL_ENVIRON, PASSWORD, REDIS_URL, SECRET, bearer, claims_of, variables_read
+from helpers import (
+    MAIL_ENVIRON,
+    MFA_KEY,
+    PASSWORD,
+    REDIS_URL,
+    SECRET,
+    bearer,
+    claims_of,
+    steady_step,
+    totp_code,
+    variables_read,
+)
 from smtp_server import Mailbox, Outbox
 from sqlalchemy import text
 
@@ -52,7 +64,18 @@ TIERS = {
     ),
 }
 # What a unit test may not ask for: each of them is, or needs, the test database.
-DATABASE_FIXTURES = {"app", "client", "database", "auth", "make_app", "database_url", "alice", "admin", "outbox"}
+DATABASE_FIXTURES = {
+    "app",
+    "client",
+    "database",
+    "auth",
+    "auth_for",
+    "make_app",
+    "database_url",
+    "alice",
+    "admin",
+    "outbox",
+}
 TESTS = Path(__file__).resolve().parent
 
 
@@ -106,13 +129,17 @@ def base_environ(database_url):
     test_session_cache.py turns it on. Servers that deployment.py starts run
     with both on, as deployed. Mail is configured, as deployed, but no sender
     runs in this process: the outbox fills, and a test that reads mail sends
-    it to its own SMTP server (smtp_server.py).
+    it to its own SMTP server (smtp_server.py). Sign-in alerts are off, so
+    that a test's logins queue no mail beside what it counts;
+    test_signin_alerts.py turns them on.
     """
     return {
         "DATABASE_URL": database_url,
         "JWT_SECRET_KEY": SECRET,
+        "MFA_KEY": MFA_KEY,
         "RATELIMIT_ENABLED": "false",
         "SESSION_CACHE": "false",
+        "SIGNIN_ALERTS": "false",
         **MAIL_ENVIRON,
     }
 
@@ -299,16 +326,27 @@ class AuthActions:
         json = {"username": username, "password": password, **body}
         return (client or self.client).post("/users", json=json, headers=headers)
 
-    def token(self, username="alice", password=PASSWORD, *, client=None, headers=None):
-        """POST /token with JSON credentials; returns the response, whatever it is."""
-        body = {"username": username, "password": password}
+    def token(self, username="alice", password=PASSWORD, *, client=None, headers=None, **body):
+        """POST /token with JSON credentials and `body` (otp, recovery_code...); returns the response as it is."""
+        body = {"username": username, "password": password, **body}
         return (client or self.client).post("/token", json=body, headers=headers)
 
-    def login(self, username="alice", password=PASSWORD, *, client=None, headers=None) -> Login:
+    def login(self, username="alice", password=PASSWORD, *, client=None, headers=None, **body) -> Login:
         """POST /token, which must succeed; returns the new session's Login."""
-        response = self.token(username, password, client=client, headers=headers)
+        response = self.token(username, password, client=client, headers=headers, **body)
         assert response.status_code == 200, response.json
         return Login(response.json)
+
+    def enrol(self, login: Login, *, step_offset: int = 0) -> tuple[str, list[str]]:
+        """Turn on a second factor for the login's user, confirmed with the code of the step now + `step_offset`
+        (call steady_step() first); returns its secret and recovery codes."""
+        started = self.client.post("/me/mfa/totp", headers=login.headers)
+        assert started.status_code == 200, started.json
+        secret = started.json["secret"]
+        code = totp_code(secret, steady_step() + step_offset)
+        confirmed = self.client.post("/me/mfa/totp/confirm", json={"code": code}, headers=login.headers)
+        assert confirmed.status_code == 200, confirmed.json
+        return secret, confirmed.json["recovery_codes"]
 
     def refresh(self, refresh_token: str, *, client=None):
         """POST /token/refresh with the refresh token in Authorization: Bearer; returns the response."""
@@ -323,6 +361,12 @@ class AuthActions:
 @pytest.fixture
 def auth(app, client):
     return AuthActions(app, client)
+
+
+@pytest.fixture
+def auth_for():
+    """AuthActions for another app than the session's (make_app's, limited_app's): auth_for(app)."""
+    return lambda app: AuthActions(app, app.test_client())
 
 
 @pytest.fixture

@@ -6,7 +6,10 @@ imported from the code they check.
 
 import base64
 import contextlib
+import hashlib
+import hmac
 import re
+import struct
 import time
 import uuid
 from pathlib import Path
@@ -30,6 +33,7 @@ REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of the machine's Redis tha
 # A revocation reaches every worker's session cache within TRUST_SECONDS; allow for a loaded machine.
 WITHIN = TRUST_SECONDS + 1.0
 OTHER_KEY = "another-secret-that-is-also-long-enough-for-hs256"
+MFA_KEY = "tests-only-key-for-second-factor-secrets"
 
 # Mail configured as deployed (conftest's apps), to a port where nothing listens, and no sender in the process.
 MAIL_ENVIRON = {
@@ -38,10 +42,21 @@ MAIL_ENVIRON = {
     "PUBLIC_URL": "http://localhost",
     "MAIL_SENDER_IN_WEB": "false",
 }
-USER_FIELDS = {"id", "username", "name", "role", "is_active", "email", "email_verified", "created_at", "updated_at"}
+USER_FIELDS = {
+    "id",
+    "username",
+    "name",
+    "role",
+    "is_active",
+    "email",
+    "email_verified",
+    "mfa",
+    "created_at",
+    "updated_at",
+}
 TOKEN_FIELDS = {"access_token", "token_type", "expires_in", "refresh_token", "token", "user_id"}
 LOGIN_FIELDS = TOKEN_FIELDS | {"device_token"}  # a password login's answer; a refresh's has TOKEN_FIELDS
-ACCESS_CLAIMS = {"sub", "iat", "nbf", "exp", "jti", "type", "fresh", "role", "sid"}
+ACCESS_CLAIMS = {"sub", "iat", "nbf", "exp", "jti", "type", "fresh", "role", "sid", "amr"}
 
 # How the service's code reads an environment variable: environ.get("X"),
 # environ["X"], or _helper(environ, "X"); request.environ is WSGI's, not the process's.
@@ -132,7 +147,8 @@ def assert_forbidden(response) -> None:
 SESSION_ID = str(uuid.UUID(int=1))  # api_routes' <session_id>: of no session
 
 # The guards that need a token (web/guards.py), and the API routes read from the app itself.
-TOKEN_GUARDS = {guards.ACCESS_TOKEN, guards.REFRESH_TOKEN, guards.ADMIN, guards.SESSION_TOKEN}
+ACCESS_GUARDS = {guards.ACCESS_TOKEN, guards.FRESH_ACCESS_TOKEN, guards.SECOND_FACTOR, guards.ADMIN}
+TOKEN_GUARDS = {*ACCESS_GUARDS, guards.REFRESH_TOKEN, guards.SESSION_TOKEN}
 
 
 def api_routes(app, wanted=None) -> list[tuple[str, str, guards.Guard]]:
@@ -153,6 +169,27 @@ def call(client, method: str, path: str, token: str | None = None):
     """One request to a route, with a bearer token if given and an empty JSON body where one is read."""
     headers = bearer(token) if token else {}
     return client.open(path, method=method, headers=headers, json={} if method in ("POST", "PATCH") else None)
+
+
+TOTP_STEP = 30  # seconds (RFC 6238's default, which the service uses)
+
+
+def steady_step(margin: float = 4) -> int:
+    """The current TOTP time step, after waiting (at most `margin` s) until `margin` seconds of it are left, so that
+    codes a test computes from it stay what the service computes while the test runs."""
+    left = TOTP_STEP - time.time() % TOTP_STEP
+    if left < margin:
+        time.sleep(left + 0.05)
+    return int(time.time() // TOTP_STEP)
+
+
+def totp_code(secret: str, step: int) -> str:
+    """The 6-digit code of a base32 `secret` for a time step, as RFC 6238 (and 4226) computes it: not with the
+    library the service uses, so that a misuse of it shows."""
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    return f"{(struct.unpack('>I', digest[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
 
 
 def wait_for(condition, timeout: float = 15):

@@ -10,6 +10,7 @@ from flask import Flask
 from . import cli
 from .config import ConfigError, load_settings
 from .mail import sender
+from .rules import second_factor
 from .storage import database
 from .storage.extensions import db
 from .tokens import session_cache
@@ -71,10 +72,16 @@ def create_app_or_exit(*, migrations: bool) -> Flask:
     A setting it refuses stops the process with one sentence that says what
     to set, not a traceback. The exit status is 4, gunicorn's "App failed to
     load", which stops its master: any other would have it start the worker
-    again, for ever. `flask` exits with it too.
+    again, for ever. `flask` exits with it too. The app that serves
+    (migrations=False) also refuses to start when users have second factors
+    that MFA_KEY cannot open; `flask db upgrade` and the other commands still run.
     """
     try:
-        return create_app(migrations=migrations)
+        app = create_app(migrations=migrations)
+        problem = None if migrations else second_factor.key_problem(app)
+        if problem:
+            raise ConfigError(problem)
+        return app
     except ConfigError as refused:
         print(f"tokenservice cannot start: {refused}", file=sys.stderr)
         sys.exit(4)

@@ -24,6 +24,7 @@ from .rules.users import (
     find_user_by_username,
     legacy_hash_users,
     list_users,
+    remove_second_factor,
     update_user,
 )
 from .storage.extensions import db
@@ -109,6 +110,16 @@ def reset_link_command(username: str) -> None:
         raise click.ClickException("Set PUBLIC_URL (or PASSWORD_RESET_URL): the link needs somewhere to point.")
     db.session.commit()
     click.echo(link)
+
+
+@users_cli.command("remove-mfa")
+@click.argument("username")
+def remove_mfa_command(username: str) -> None:
+    """Remove a user's second factor (they lost it): their sessions end, and their verified address is told."""
+    with _refusals("second factor not removed"):
+        remove_second_factor(user=_existing(username))
+        db.session.commit()
+    click.echo(f"Removed the second factor of {username!r}; their sessions have ended.")
 
 
 @users_cli.command("unlock")

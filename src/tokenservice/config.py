@@ -24,6 +24,8 @@ from .tokens import keys
 MIN_SECRET_BYTES = 32  # RFC 7518 3.2: an HS256 key at least as long as the hash
 MAX_BODY_BYTES = 64 * 1024
 DEV_SECRET_FILE = "jwt-secret"  # noqa: S105 (a file name, not a secret)
+DEV_MFA_KEY_FILE = "mfa-key"
+MIN_MFA_KEY_CHARS = 32
 # How DATABASE_URL comes to be set on the host docs/deploying.md deploys to.
 PROVISION_DATABASE = "on Heroku, `heroku addons:create heroku-postgresql:essential-0` sets it"
 
@@ -78,6 +80,7 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
 
     return {
         **_mail_settings(environ, production=production),
+        **_second_factor_settings(environ, production=production, instance_path=instance_path),
         "APP_ENV": app_env,
         # false: only an admin may create users (POST /users).
         "ALLOW_REGISTRATION": _boolean(environ, "ALLOW_REGISTRATION", True),
@@ -186,6 +189,28 @@ def load_settings(environ: Mapping[str, str], *, instance_path: str) -> dict:
     }
 
 
+def _second_factor_settings(environ: Mapping[str, str], *, production: bool, instance_path: str) -> dict:
+    key = environ.get("MFA_KEY") or None
+    if key is None and not production:
+        key = _development_secret(Path(instance_path), DEV_MFA_KEY_FILE)
+    if key is not None and len(key) < MIN_MFA_KEY_CHARS:
+        raise ConfigError(
+            f"MFA_KEY must be a random string of at least {MIN_MFA_KEY_CHARS} characters, e.g. the output of "
+            "`python3 -c 'import secrets; print(secrets.token_hex(32))'`."
+        )
+    issuer = (environ.get("TOTP_ISSUER") or "tokenservice").strip()
+    if not issuer or ":" in issuer or not issuer.isprintable():
+        raise ConfigError(f"TOTP_ISSUER must be a printable name without ':', not {issuer!r}.")
+    return {
+        # The key TOTP secrets are encrypted under (rules/second_factor.py); None: no second factors offered.
+        "MFA_KEY": key,
+        # The name authenticator apps show beside the account.
+        "TOTP_ISSUER": issuer,
+        # Mail a user when a device it has not seen signs in (rules/signin_alerts.py).
+        "SIGNIN_ALERTS": _boolean(environ, "SIGNIN_ALERTS", True),
+    }
+
+
 def _mail_settings(environ: Mapping[str, str], *, production: bool) -> dict:
     server = _mail_server(environ)
     delivery = server or (None if production else MAIL_TO_LOG)
@@ -197,12 +222,14 @@ def _mail_settings(environ: Mapping[str, str], *, production: bool) -> dict:
     links = {
         "PASSWORD_RESET_URL": _link(environ, "PASSWORD_RESET_URL", public_url, "reset-password", production),
         "EMAIL_VERIFY_URL": _link(environ, "EMAIL_VERIFY_URL", public_url, "verify-email", production),
+        "SIGNIN_ALERT_URL": _link(environ, "SIGNIN_ALERT_URL", public_url, "end-session", production),
     }
     if server is not None and None in links.values():
         # Never the Host a request names: a stranger could make a reset link point at their own site.
         raise ConfigError(
             "PUBLIC_URL is required in production once mail is configured: the service's (or your SPA's) "
-            "https:// address, where the links in its mails point (or set PASSWORD_RESET_URL and EMAIL_VERIFY_URL)."
+            "https:// address, where the links in its mails point (or set PASSWORD_RESET_URL, EMAIL_VERIFY_URL "
+            "and SIGNIN_ALERT_URL)."
         )
     mail_from = (environ.get("MAIL_FROM") or "").strip()
     if not mail_from and environ.get("MAILGUN_DOMAIN") and server is not None:
@@ -472,18 +499,18 @@ def _jwt_secret(environ: Mapping[str, str], *, production: bool, instance_path: 
                 f"{MIN_SECRET_BYTES} bytes, e.g. the output of "
                 "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`."
             )
-        return _development_secret(Path(instance_path))
+        return _development_secret(Path(instance_path), DEV_SECRET_FILE)
     if len(secret.encode()) < MIN_SECRET_BYTES:
         raise ConfigError(f"JWT_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes long.")
     return secret
 
 
-def _development_secret(instance_dir: Path) -> str:
-    """A random key made once and kept, so restarts and all workers agree."""
-    path = instance_dir / DEV_SECRET_FILE
+def _development_secret(instance_dir: Path, name: str) -> str:
+    """A random key made once and kept in instance/`name`, so restarts and all workers agree."""
+    path = instance_dir / name
     if not path.exists():
         instance_dir.mkdir(parents=True, exist_ok=True)
-        draft = instance_dir / f".{DEV_SECRET_FILE}.{os.getpid()}"
+        draft = instance_dir / f".{name}.{os.getpid()}"
         fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as file:
             file.write(secrets.token_urlsafe(48))

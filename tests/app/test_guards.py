@@ -6,6 +6,7 @@ same way as soon as it exists.
 
 import pytest
 from helpers import (
+    ACCESS_GUARDS,
     SESSION_ID,
     TAMPERINGS,
     TOKEN_GUARDS,
@@ -26,13 +27,13 @@ from tokenservice.web import guards
 
 def test_every_api_route_has_a_guard(app):
     routes = api_routes(app)
-    assert len(routes) == 22
+    assert len(routes) == 28
     assert {guard for _, _, guard in routes} == {guards.ANYONE, guards.REGISTRATION, *TOKEN_GUARDS}
 
 
 def test_no_token(app, client):
     routes = api_routes(app, TOKEN_GUARDS)
-    assert len(routes) == 15
+    assert len(routes) == 20
     for method, path, _ in routes:
         assert_refused(call(client, method, path), "authorization_required")
 
@@ -54,7 +55,7 @@ def test_an_expired_token(app, client, admin):
 
 
 def test_the_wrong_kind_of_token(app, client, admin):
-    for method, path, _ in api_routes(app, {guards.ACCESS_TOKEN, guards.ADMIN}):
+    for method, path, _ in api_routes(app, ACCESS_GUARDS):
         assert_refused(call(client, method, path, admin.refresh_token))
     for method, path, _ in api_routes(app, {guards.REFRESH_TOKEN}):
         assert_refused(call(client, method, path, admin.access_token))
@@ -69,7 +70,7 @@ def test_a_token_of_an_ended_session(app, client, admin, database):
 
 def test_an_ordinary_user_on_admin_routes(app, client, alice):
     routes = api_routes(app, {guards.ADMIN})
-    assert len(routes) == 6
+    assert len(routes) == 7
     for method, path, _ in routes:
         assert_forbidden(call(client, method, path, alice.access_token))
 

@@ -113,8 +113,10 @@ def test_the_app_keeps_its_documented_contract(app, admin):
         fuzz(operation, lambda: admin.headers)
         fuzzed.append(operation.label)
     assert sorted(fuzzed) == [
+        "DELETE /me/mfa/totp",
         "DELETE /me/sessions/{session_id}",
         "DELETE /users/{user_id}",
+        "DELETE /users/{user_id}/mfa",
         "DELETE /users/{user_id}/sessions/{session_id}",
         "GET /.well-known/jwks.json",
         "GET /health",
@@ -128,9 +130,13 @@ def test_the_app_keeps_its_documented_contract(app, admin):
         "PATCH /users/{user_id}",
         "POST /email/verify",
         "POST /me/email/verify",
+        "POST /me/mfa/recovery-codes",
+        "POST /me/mfa/totp",
+        "POST /me/mfa/totp/confirm",
         "POST /me/password",
         "POST /password/forgot",
         "POST /password/reset",
+        "POST /signin-alerts/end-session",
         "POST /token",
         "POST /token/refresh",
         "POST /users",

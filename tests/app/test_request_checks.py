@@ -15,6 +15,9 @@ JSON_ROUTES = [
     ("POST", "/password/forgot"),
     ("POST", "/password/reset"),
     ("POST", "/email/verify"),
+    ("POST", "/me/mfa/totp/confirm"),
+    ("DELETE", "/me/mfa/totp"),
+    ("POST", "/signin-alerts/end-session"),
 ]
 
 

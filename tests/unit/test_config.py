@@ -50,7 +50,8 @@ def test_development_secret_is_made_once_and_kept(tmp_path):
     assert len(first["JWT_SECRET_KEY"]) >= 32
     mode = os.stat(tmp_path / "instance" / "jwt-secret").st_mode
     assert stat.S_IMODE(mode) == 0o600
-    assert os.listdir(tmp_path / "instance") == ["jwt-secret"]  # no draft left behind
+    assert first["MFA_KEY"] == second["MFA_KEY"] and len(first["MFA_KEY"]) >= 32
+    assert sorted(os.listdir(tmp_path / "instance")) == ["jwt-secret", "mfa-key"]  # no draft left behind
 
 
 def test_app_env_follows_database_url(tmp_path):

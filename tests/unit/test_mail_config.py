@@ -112,10 +112,11 @@ def test_an_spa_elsewhere_sets_its_own_links(tmp_path):
     assert read["EMAIL_VERIFY_URL"] == "https://auth.example.com/#action=verify-email&token={token}"
 
 
-def test_an_spa_with_both_links_needs_no_public_url(tmp_path):
+def test_an_spa_with_all_three_links_needs_no_public_url(tmp_path):
     links = {
         "PASSWORD_RESET_URL": "https://app.example.com/reset#token={token}",
         "EMAIL_VERIFY_URL": "https://app.example.com/verify#token={token}",
+        "SIGNIN_ALERT_URL": "https://app.example.com/not-me#token={token}",
     }
     read = settings(tmp_path, **DEPLOYED, MAIL_FROM="a@example.com", SMTP_URL="smtp://mail.example.com", **links)
     assert read["PUBLIC_URL"] is None and read["PASSWORD_RESET_URL"] == links["PASSWORD_RESET_URL"]

@@ -62,6 +62,51 @@ class InvalidCredentials(Refusal):
     message = "Wrong username or password."
 
 
+class MfaRequired(Refusal):
+    """The password was right, and the user has a second factor: send `otp` or `recovery_code` with it."""
+
+    message = "This account has a second factor: send the code from its authenticator app (otp) or a recovery code."
+
+
+class InvalidOtp(Refusal):
+    """At login: a code that is wrong, outside the clock's window, already used, or a used recovery code."""
+
+    message = "The code is wrong or has been used already."
+
+
+class WrongCode(InvalidInput):
+    """Confirming or turning off a second factor: the code is wrong or has been used already."""
+
+    message = "The code is wrong or has been used already."
+    fields = {"code": "Wrong or already used."}
+
+
+class MfaAlreadyEnabled(Refusal):
+    message = "This account's second factor is on already: turn it off first to enrol another."
+
+
+class MfaNotEnabled(Refusal):
+    message = "This account has no second factor (start the enrolment first to confirm one)."
+
+
+class MfaUnavailable(Refusal):
+    """No MFA_KEY is configured: second factors cannot be stored."""
+
+    message = "This service cannot store second factors: its operator has not set MFA_KEY."
+
+
+class FreshLoginRequired(Refusal):
+    """A token that came from a refresh, not from a login with the password."""
+
+    message = "This needs a token from a login with the password just now: log in again, then try again."
+
+
+class SecondFactorRequired(Refusal):
+    """A route that needs a session that proved a second factor (amr "otp")."""
+
+    message = "This needs a session that logged in with a second factor."
+
+
 class TokenRequired(Refusal):
     message = "This route needs an access token."
 

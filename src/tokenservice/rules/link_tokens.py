@@ -1,17 +1,20 @@
-"""The one-use tokens in mailed links: a password reset (30 minutes), an address to verify (24 hours).
+"""The one-use tokens in mailed links: a password reset (30 minutes), an address to verify (24 hours), and a
+sign-in alert's "this wasn't me" (as long as the session it ends can live).
 
 A token is 32 random bytes, URL-safe base64 in the link, stored here only as
 its SHA-256. It serves one purpose for one
 user, once: using it is a single UPDATE ... WHERE used_at IS NULL, so of ten
 requests at once one wins. Both die with the address they were mailed to; a
 reset token also with the password hash it was issued under (any password
-change, by any route). The link itself sits in the outbox only until its
+change, by any route). A sign-in alert's token is bound to its session only:
+whoever took the account over cannot kill it by changing the address. The link itself sits in the outbox only until its
 mail is sent (rules/notices.py, mail/sender.py).
 """
 
 import base64
 import hashlib
 import secrets
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import func, update
@@ -22,11 +25,12 @@ from .exceptions import InvalidLink
 
 RESET = "password_reset"
 VERIFY = "verify_email"
+SIGNIN = "signin_alert"
 LIFETIMES = {RESET: timedelta(minutes=30), VERIFY: timedelta(hours=24)}
 TOKEN_BYTES = 32
 
 
-def issue(*, purpose: str, user: User) -> str:
+def issue(*, purpose: str, user: User, session_id: uuid.UUID | None = None, lifetime: timedelta | None = None) -> str:
     """A new token for `user` (the caller commits), as the string a link carries."""
     raw = secrets.token_bytes(TOKEN_BYTES)
     db.session.add(
@@ -36,7 +40,8 @@ def issue(*, purpose: str, user: User) -> str:
             user_id=user.id,
             email=user.email,
             password_fingerprint=fingerprint(user.password_hash) if purpose == RESET else None,
-            expires_at=func.now() + LIFETIMES[purpose],
+            session_id=session_id,
+            expires_at=func.now() + (lifetime or LIFETIMES[purpose]),
         )
     )
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
@@ -76,6 +81,19 @@ def redeem(token: str, *, purpose: str) -> User:
     if user is None or not user.is_active or not _still_bound(purpose, used.email, used.password_fingerprint, user):
         raise InvalidLink()  # not committed: the token stays as it was
     return user
+
+
+def redeem_session_link(token: str) -> tuple[int, uuid.UUID]:
+    """Use a live sign-in alert token (once, as `redeem`): the user and the session it names; else InvalidLink."""
+    used = db.session.execute(
+        update(LinkToken)
+        .where(*_live(token, SIGNIN), LinkToken.session_id.is_not(None))
+        .values(used_at=func.now())
+        .returning(LinkToken.user_id, LinkToken.session_id)
+    ).one_or_none()
+    if used is None:
+        raise InvalidLink()
+    return used.user_id, used.session_id
 
 
 def recent(*, user_id: int, purpose: str, window: timedelta) -> int:

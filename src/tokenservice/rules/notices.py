@@ -10,6 +10,7 @@ a line break and a link would put a stranger's link first.
 """
 
 import html
+import re
 
 from flask import current_app
 
@@ -22,6 +23,8 @@ VERIFY_MAIL = "verify_email"
 RESET_MAIL = "password_reset"
 PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a kind of mail)
 EMAIL_CHANGED = "email_changed"
+MFA_CHANGED = "mfa_changed"
+SIGNIN_ALERT = "signin_alert"
 RESET_REQUEST = "reset_request"
 # Set in the session's info when it writes to the outbox: its commit wakes this worker's sender (mail/sender.py).
 QUEUED = "outbox_queued"
@@ -101,6 +104,54 @@ def email_changed_notice(user: User, *, old_email: str | None, was_verified: boo
                 "If it was not you, reset your password at once and tell the service's operator.",
             ],
         )
+
+
+def mfa_notice(user: User, *, enabled: bool, by_admin: bool = False) -> None:
+    """To the user's verified address, if any: their second factor was turned on or off."""
+    if not (mail_enabled() and user.email and user.email_verified):
+        return
+    if enabled:
+        subject, what = "A second factor was turned on", "now needs a code from an authenticator app to log in"
+    elif by_admin:
+        subject, what = "Your second factor was removed", "had its second factor removed by an admin, and every "
+        what += "session of it has ended"
+    else:
+        subject, what = "Your second factor was turned off", "no longer needs a code to log in"
+    _queue(
+        user,
+        MFA_CHANGED,
+        to=user.email,
+        subject=subject,
+        paragraphs=[
+            f"The account {{who}} {what}.",
+            "If it was not you, reset your password at once and tell the service's operator.",
+        ],
+    )
+
+
+def signin_alert(user: User, token: str, *, when: str, ip: str | None, user_agent: str | None) -> None:
+    """To the user's verified address: a device it has not seen signed in; the link ends that session."""
+    _queue(
+        user,
+        SIGNIN_ALERT,
+        to=user.email,
+        subject="New sign-in to your account",
+        paragraphs=[
+            "The account {who} was just signed in to from a device it has not used recently. If it was not you, "
+            "open this link to end that sign-in (it asks before it ends anything), then reset your password:",
+            f"When: {when}. From: {ip or 'an unknown address'}, {_quoted(user_agent)}.",
+            "If it was you, there is nothing to do.",
+        ],
+        link=current_app.config["SIGNIN_ALERT_URL"].format(token=token),
+    )
+
+
+def _quoted(user_agent: str | None) -> str:
+    """A User-Agent as the client sent it, made harmless: no link a mail reader would make of it."""
+    if not user_agent:
+        return "no User-Agent"
+    tame = re.sub(r"[^A-Za-z0-9 ._;()+,/-]", "?", user_agent).replace("//", "/ /")
+    return f'User-Agent "{tame}"'
 
 
 def _queue(user: User, kind: str, *, to: str | None, subject: str, paragraphs: list[str], link: str | None = None):

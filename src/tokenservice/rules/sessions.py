@@ -6,6 +6,7 @@ and refresh tokens at once, because every guarded request checks that its
 session is live (`find_live_user`).
 """
 
+import ipaddress
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from ..storage.extensions import db
 from ..storage.models import LoginSession, User
 from . import events
 from .exceptions import NoSuchSession, RefreshTokenReused, SessionEnded, TokenExpired
+from .second_factor import PWD
 
 # A session is live until it ends (logout, reuse, a password change, an
 # admin's change) or expires; its tokens work while it is live and its user
@@ -40,6 +42,13 @@ class Client:
     ip: str | None = None
     user_agent: str | None = None
 
+    def address(self) -> str | None:
+        """The address if it is an IP address (what a proxy forwarded need not be), else None."""
+        try:
+            return str(ipaddress.ip_address(self.ip)) if self.ip else None
+        except ValueError:
+            return None
+
     def bounded_user_agent(self) -> str | None:
         """Printable characters only, at most MAX_USER_AGENT of them."""
         if not self.user_agent:
@@ -47,10 +56,14 @@ class Client:
         return "".join(c if c.isprintable() else "?" for c in self.user_agent[:MAX_USER_AGENT])
 
 
-def start_session(*, user: User, client: Client = Client()) -> LoginSession:
-    """Open a session for `user` that lives as long as its refresh token."""
+def start_session(*, user: User, client: Client = Client(), amr: list[str] | None = None) -> LoginSession:
+    """Open a session for `user` that lives as long as its refresh token; `amr`: how its login proved itself."""
     login_session = LoginSession(
-        user_id=user.id, expires_at=_refresh_expiry(), ip=client.ip, user_agent=client.bounded_user_agent()
+        user_id=user.id,
+        expires_at=_refresh_expiry(),
+        ip=client.address(),
+        user_agent=client.bounded_user_agent(),
+        amr=amr or [PWD],
     )
     db.session.add(login_session)
     db.session.flush()
@@ -164,7 +177,7 @@ def refresh_session(
         login_session.refresh_jti = uuid.uuid4()
         login_session.rotated_at = login_session.last_used_at = func.clock_timestamp()
         login_session.expires_at = _refresh_expiry()
-        login_session.ip, login_session.user_agent = client.ip, client.bounded_user_agent()
+        login_session.ip, login_session.user_agent = client.address(), client.bounded_user_agent()
         db.session.flush()
         return user, login_session
     if jti == login_session.previous_refresh_jti and row.in_window:

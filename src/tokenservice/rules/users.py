@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from ..storage.database import constraint_name, release_connection
 from ..storage.extensions import db
 from ..storage.models import EMAIL_INDEX, USER, USERNAME_INDEX, User
-from . import events, login_failures, notices
+from . import events, login_failures, notices, second_factor
 from .devices import recognised_device
 from .exceptions import (
     ChangedMeanwhile,
@@ -23,12 +23,16 @@ from .exceptions import (
     HashingBusy,
     InvalidCredentials,
     InvalidInput,
+    InvalidOtp,
+    MfaNotEnabled,
+    MfaRequired,
     NoSuchUser,
     PasswordRefused,
     SessionEnded,
     TooManyAttempts,
     TooManyFailedLogins,
     UsernameTaken,
+    WrongCode,
     WrongCurrentPassword,
 )
 from .passwords import (
@@ -144,7 +148,22 @@ def _set_email(user: User, email: str | None, *, by_owner: bool = False) -> None
         send_verification(user, by_owner=by_owner)
 
 
-def authenticate(*, username: str, password: str, device_token: str | None = None) -> tuple[User, uuid.UUID]:
+@dataclass(frozen=True)
+class Login:
+    user: User  # locked until the caller commits
+    device_id: uuid.UUID  # the device the login's device_token named, or a new one
+    known_device: bool  # whether the login's device_token was one this user was given under this password
+    amr: list[str]  # how it proved itself (RFC 8176): "pwd", and "otp" after a second factor
+
+
+def authenticate(
+    *,
+    username: str,
+    password: str,
+    device_token: str | None = None,
+    otp: str | None = None,
+    recovery_code: str | None = None,
+) -> Login:
     """The active user with these credentials and the device to answer for, or InvalidCredentials.
 
     An unknown username costs the same hash work as a wrong password, and an
@@ -154,6 +173,10 @@ def authenticate(*, username: str, password: str, device_token: str | None = Non
     (devices.py) draws on an allowance of its own, which strangers cannot
     spend. The device is the one the token names, or a new one. No database
     connection is held while the password is checked.
+
+    Only once the password is right is the second factor asked for
+    (second_factor.login_methods): a missing code is MfaRequired, which is
+    not a failure; a wrong one is InvalidOtp, counted as a failed login.
     """
     with hashing_turn():
         user = find_user_by_username(username)
@@ -183,6 +206,16 @@ def authenticate(*, username: str, password: str, device_token: str | None = Non
     if not checked.user.is_active:
         events.record("login_failed", warning=True, user_id=user_id, reason="inactive")
         raise InvalidCredentials()
+    try:
+        amr = second_factor.login_methods(checked.user, otp=otp, recovery_code=recovery_code)
+    except MfaRequired:
+        login_failures.forgive(reservation)  # the password was right
+        db.session.commit()
+        events.record("login_refused", user_id=user_id, reason="mfa_required")
+        raise
+    except InvalidOtp:
+        events.record("login_failed", warning=True, user_id=user_id, reason="wrong_code")
+        raise  # its reservation stays: a failed login
     if checked.new_hash is not None:
         checked.user.password_hash = cast(str, checked.new_hash)  # a replacement was given: it was hashed
     login_failures.forgive(reservation)
@@ -195,7 +228,7 @@ def authenticate(*, username: str, password: str, device_token: str | None = Non
         db.session.commit()  # the failure forgiven, the re-hash kept, the link queued
         events.record("login_refused", user_id=user_id, reason="email_not_verified")
         raise EmailNotVerified()
-    return checked.user, device_id or uuid.uuid4()
+    return Login(user=checked.user, device_id=device_id or uuid.uuid4(), known_device=device_id is not None, amr=amr)
 
 
 # How many times a password is checked against a hash that keeps changing meanwhile.
@@ -316,6 +349,40 @@ def change_password(*, user: User, current: str, new: str, keep: uuid.UUID) -> N
     ended = end_sessions(user_id=user.id, keep=keep)
     events.record("sessions_ended", user_id=user.id, sessions=ended, changed=["password"], by_owner=True)
     notices.password_changed_notice(user)
+
+
+def turn_off_second_factor(*, user: User, password: str, code: str, keep: uuid.UUID) -> None:
+    """The owner turns their factor off with their password and a code (TOTP or recovery); the caller commits.
+
+    A wrong password or code counts as a failed login in the allowance of the
+    session `keep`, as a wrong current password does.
+    """
+    if not user.mfa:
+        raise MfaNotEnabled()
+    try:
+        checked = _check_current_password(user, password, keep=keep)
+    except WrongCurrentPassword:
+        raise WrongCurrentPassword(fields={"password": "Wrong password."}) from None
+    user = cast(User, checked.user)
+    try:
+        second_factor.check_code(user, code)
+    except WrongCode:
+        db.session.rollback()
+        login_failures.reserve(user.username, bucket=keep)  # kept: a failed attempt, and a limit on them
+        raise
+    second_factor.remove(user)
+    events.record("mfa_disabled", user_id=user.id, by_owner=True)
+    notices.mfa_notice(user, enabled=False)
+
+
+def remove_second_factor(*, user: User) -> None:
+    """An admin removes the user's factor (MfaNotEnabled if none): their sessions end, and they are told."""
+    second_factor.remove(user)
+    db.session.flush()  # the row before the sessions: see update_user
+    ended = end_sessions(user_id=user.id)
+    events.record("mfa_disabled", user_id=user.id, by_owner=False)
+    events.record("sessions_ended", user_id=user.id, sessions=ended, changed=["mfa"])
+    notices.mfa_notice(user, enabled=False, by_admin=True)
 
 
 def list_users(

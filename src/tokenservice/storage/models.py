@@ -1,10 +1,10 @@
-"""The database tables: users, their login sessions, their one-use link tokens, and the mail outbox."""
+"""The database tables: users and their recovery codes, login sessions, one-use link tokens, and the mail outbox."""
 
 import uuid
 from datetime import datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, LargeBinary, String, func, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import Model
@@ -31,10 +31,20 @@ class User(Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(254))
     email_verified: Mapped[bool] = mapped_column(server_default=text("false"))
+    # A second factor (rules/second_factor.py): the TOTP secret, encrypted under MFA_KEY; on once confirmed
+    # (`totp_enabled_at`); the last time step a code was accepted for, so that no code is accepted twice.
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+    @property
+    def mfa(self) -> bool:
+        """Whether a second factor is on."""
+        return self.totp_enabled_at is not None
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.username!r}>"
@@ -67,6 +77,19 @@ class LoginSession(Model):
     last_used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(200))
+    # How the login proved itself (RFC 8176): "pwd", and "otp" after a second factor; every token of it says so.
+    amr: Mapped[list[str]] = mapped_column(ARRAY(String(8)), server_default=text("'{pwd}'"))
+
+
+class RecoveryCode(Model):
+    """One of a user's ten recovery codes, stored only as its SHA-256, used once (rules/second_factor.py)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class LoginFailure(Model):
@@ -91,7 +114,8 @@ class LinkToken(Model):
     Used once (`used_at`), until `expires_at`. A reset token is bound to the
     password hash it was issued under (`password_fingerprint`), so any
     password change kills it; a verification token to the address it was sent
-    to (`email`). rules/link_tokens.py.
+    to (`email`); a sign-in alert's token to the session it can end
+    (`session_id`). rules/link_tokens.py.
     """
 
     __tablename__ = "link_tokens"
@@ -102,6 +126,7 @@ class LinkToken(Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     email: Mapped[str | None] = mapped_column(String(254))
     password_fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -34,8 +34,8 @@ def read_claims(claims: Mapping) -> Claims:
     """The claims as values, or InvalidToken when any has the wrong shape.
 
     `sub` must be a user id as a string, `sid` and `jti` UUID strings, `type`
-    "access" or "refresh", `exp` a number, and `nbf` and `iat`, when present,
-    numbers.
+    "access" or "refresh", `exp` a number, `nbf` and `iat`, when present,
+    numbers, and `amr`, when present, a list of strings.
     """
     sub, kind = claims.get("sub"), claims.get("type")
     if not (isinstance(sub, str) and _USER_ID.fullmatch(sub) and int(sub) <= _MAX_USER_ID):
@@ -43,6 +43,9 @@ def read_claims(claims: Mapping) -> Claims:
     if kind not in (ACCESS, REFRESH):
         raise InvalidToken()
     if not all(_is_number(claims[name]) for name in ("exp", "nbf", "iat") if name in claims) or "exp" not in claims:
+        raise InvalidToken()
+    amr = claims.get("amr", [])
+    if not (isinstance(amr, list) and all(isinstance(method, str) for method in amr)):
         raise InvalidToken()
     return Claims(user_id=int(sub), session_id=_uuid(claims.get("sid")), jti=_uuid(claims.get("jti")), kind=kind)
 

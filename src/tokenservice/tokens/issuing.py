@@ -17,7 +17,8 @@ def issue_tokens(*, user: User, login_session: LoginSession, fresh: bool) -> dic
     The refresh token is made from the session's `refresh_jti` and
     `expires_at`, so issuing it twice gives the same `jti` and `exp`.
     """
-    claims = {"role": user.role, "sid": str(login_session.id)}
+    # amr (RFC 8176): how the session's login proved itself, so that a service can ask for a second factor.
+    claims = {"role": user.role, "sid": str(login_session.id), "amr": list(login_session.amr)}
     access_token = create_access_token(identity=str(user.id), additional_claims=claims, fresh=fresh)
     refresh_token = create_refresh_token(
         identity=str(user.id),

@@ -22,7 +22,13 @@ def init_app(app: Flask) -> None:
         # string, and treats an entry holding [ ] ( ) ? $ ^ as an unanchored regex.
         origins=[re.compile(re.escape(origin) + r"\Z", re.IGNORECASE) for origin in origins],
         methods=["GET", "POST", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", *(["X-CSRF-TOKEN"] if cookies else [])],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "X-OTP",
+            "X-Recovery-Code",
+            *(["X-CSRF-TOKEN"] if cookies else []),
+        ],
         expose_headers=["Location", "Retry-After", "WWW-Authenticate"],
         # Credentials (cookies) cross origins only in cookie mode.
         supports_credentials=cookies,

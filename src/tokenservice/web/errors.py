@@ -24,17 +24,24 @@ from ..rules.exceptions import (
     EmailNotVerified,
     EmailTaken,
     Forbidden,
+    FreshLoginRequired,
     HashingBusy,
     InvalidCredentials,
     InvalidInput,
     InvalidLink,
+    InvalidOtp,
     InvalidToken,
     LastAdmin,
     MailUnavailable,
+    MfaAlreadyEnabled,
+    MfaNotEnabled,
+    MfaRequired,
+    MfaUnavailable,
     NoEmailAddress,
     NoSuchSession,
     NoSuchUser,
     Refusal,
+    SecondFactorRequired,
     SessionEnded,
     TokenExpired,
     TokenRequired,
@@ -68,18 +75,24 @@ ANSWERS: dict[type[Refusal], Answer] = {
     InvalidLink: Answer(400, "invalid_link"),
     # No challenge: a browser would pop up a login dialog over the page.
     InvalidCredentials: Answer(401, "invalid_credentials"),
+    MfaRequired: Answer(401, "mfa_required"),
+    InvalidOtp: Answer(401, "invalid_otp"),
     TokenRequired: Answer(401, "authorization_required", {"WWW-Authenticate": CHALLENGE}),
     InvalidToken: Answer(401, "invalid_token", {"WWW-Authenticate": CHALLENGE_INVALID_TOKEN}),
     TokenExpired: Answer(401, "token_expired", {"WWW-Authenticate": CHALLENGE_INVALID_TOKEN}),
     Forbidden: Answer(403, "forbidden", {"WWW-Authenticate": CHALLENGE_INSUFFICIENT_SCOPE}),
     CsrfFailed: Answer(403, "csrf_failed"),
     EmailNotVerified: Answer(403, "email_not_verified"),
+    FreshLoginRequired: Answer(403, "fresh_login_required"),
+    SecondFactorRequired: Answer(403, "second_factor_required"),
     NoSuchUser: Answer(404, "not_found"),
     NoSuchSession: Answer(404, "not_found"),
     UsernameTaken: Answer(409, "username_taken"),
     EmailTaken: Answer(409, "email_taken"),
     NoEmailAddress: Answer(409, "no_email_address"),
     EmailAlreadyVerified: Answer(409, "email_already_verified"),
+    MfaAlreadyEnabled: Answer(409, "mfa_already_enabled"),
+    MfaNotEnabled: Answer(409, "mfa_not_enabled"),
     LastAdmin: Answer(409, "last_admin"),
     ChangedMeanwhile: Answer(409, "conflict"),
     BodyTooSlow: Answer(408, "request_timeout"),
@@ -89,6 +102,7 @@ ANSWERS: dict[type[Refusal], Answer] = {
     HashingBusy: Answer(503, "service_unavailable"),
     DatabaseUnavailable: Answer(503, "service_unavailable"),
     MailUnavailable: Answer(503, "mail_unavailable"),
+    MfaUnavailable: Answer(503, "mfa_unavailable"),
 }
 
 # Werkzeug's HTTP errors (routing, webargs' validation, body size) by status.
@@ -190,6 +204,10 @@ def _register_jwt_loaders(jwt: JWTManager) -> None:
     @jwt.expired_token_loader
     def expired_token(jwt_header, jwt_data):
         return refusal_response(TokenExpired())
+
+    @jwt.needs_fresh_token_loader
+    def not_fresh(jwt_header, jwt_data):
+        return refusal_response(FreshLoginRequired())
 
     @jwt.user_lookup_error_loader
     def session_gone(jwt_header, jwt_data):

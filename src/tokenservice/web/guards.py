@@ -17,7 +17,9 @@ from flask_jwt_extended import get_current_user, get_jwt, jwt_required, verify_j
 from flask_jwt_extended.exceptions import NoAuthorizationError, UserLookupError
 from jwt import ExpiredSignatureError
 
+from ..rules.exceptions import SecondFactorRequired
 from ..rules.roles import require_admin
+from ..rules.second_factor import OTP
 from ..tokens.cookies import cookie_mode, refuse_tossed_cookies
 from ..tokens.decoded_tokens import expired_claims
 from .openapi import REGISTRATION_SECURITY, TOKEN_SECURITY, errors
@@ -68,6 +70,16 @@ def _admin_only(view):
         return view(*args, **kwargs)
 
     return jwt_required()(admin_only)
+
+
+def _second_factor_proven(view):
+    @functools.wraps(view)
+    def second_factor_proven(*args, **kwargs):
+        if OTP not in get_jwt().get("amr", []):
+            raise SecondFactorRequired()
+        return view(*args, **kwargs)
+
+    return jwt_required()(second_factor_proven)
 
 
 def _registration_allowed(view):
@@ -141,6 +153,17 @@ REFRESH_TOKEN = Guard(
     reads_token=True,
     doc={"description": "The refresh token goes in Authorization: Bearer."},
 )
+# An access token from a login with the password, not from a refresh: a
+# stolen token that was refreshed cannot turn a second factor on (403 fresh_login_required).
+FRESH_ACCESS_TOKEN = Guard(
+    jwt_required(fresh=True),
+    TOKEN_SECURITY,
+    (401, 403, 503),
+    reads_token=True,
+    doc={"description": "Needs an access token from a login with the password, not from a refresh."},
+)
+# An access token of a session that logged in with a second factor (amr "otp"; 403 second_factor_required).
+SECOND_FACTOR = Guard(_second_factor_proven, TOKEN_SECURITY, (401, 403, 503), reads_token=True)
 # An access token of a live, active admin (401 without a token, 403 for anyone else).
 ADMIN = Guard(_admin_only, TOKEN_SECURITY, (401, 403, 503), reads_token=True)
 # Anyone while ALLOW_REGISTRATION is true, else as ADMIN.

@@ -62,6 +62,7 @@ class UserSchema(Schema):
     is_active = fields.Boolean()
     email = fields.String(allow_none=True)
     email_verified = fields.Boolean()
+    mfa = fields.Boolean(metadata={"description": "Whether a second factor (TOTP) is on."})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -148,6 +149,38 @@ class SessionListSchema(Schema):
     items = fields.List(fields.Nested(SessionSchema))
 
 
+def one_time_code(description: str) -> fields.String:
+    return fields.String(
+        required=True, load_only=True, validate=validate.Length(max=64), metadata={"description": description}
+    )
+
+
+class TotpEnrolmentSchema(Schema):
+    secret = fields.String(metadata={"description": "Base32, to type into an authenticator app."})
+    uri = fields.String(metadata={"description": "The otpauth:// URI the QR code holds."})
+    qr_svg = fields.String(metadata={"description": "The URI as a QR code: an <svg> element."})
+
+
+class TotpConfirmSchema(Schema):
+    code = one_time_code("The app's current 6-digit code for the new secret.")
+
+
+class TotpTurnOffSchema(Schema):
+    password = fields.String(required=True, load_only=True)
+    code = one_time_code("The app's current 6-digit code, or a recovery code.")
+
+
+class RecoveryCodesSchema(Schema):
+    recovery_codes = fields.List(
+        fields.String(), metadata={"description": "Shown this once: each logs in once instead of a code."}
+    )
+
+
+class EndAlertedSessionSchema(Schema):
+    token = link_token()
+    everywhere = fields.Boolean(load_default=False, metadata={"description": "End every other session too."})
+
+
 class AcceptedSchema(Schema):
     message = fields.String()
 
@@ -163,6 +196,16 @@ class TokenRequestSchema(Schema):
             "description": "The device_token of an earlier successful login: this client's failed logins are "
             "then counted apart from strangers', so their guesses cannot lock it out."
         },
+    )
+    otp = fields.String(
+        load_only=True,
+        validate=validate.Length(max=10),
+        metadata={"description": "The 6-digit code of the user's second factor (with HTTP Basic: X-OTP header)."},
+    )
+    recovery_code = fields.String(
+        load_only=True,
+        validate=validate.Length(max=64),
+        metadata={"description": "Instead of otp, one of the recovery codes (with HTTP Basic: X-Recovery-Code)."},
     )
     # OAuth 2.0 clients (Swagger UI's Authorize among them) send these; ignored.
     scope = fields.String()

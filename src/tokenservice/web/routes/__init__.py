@@ -1,6 +1,6 @@
 """One blueprint per resource."""
 
-from . import email_verification, health, jwks, logout, me, password_reset, sessions, token, users
+from . import email_verification, health, jwks, logout, me, mfa, password_reset, sessions, signin_alerts, token, users
 
 BLUEPRINTS = (
     health.bp,
@@ -9,6 +9,8 @@ BLUEPRINTS = (
     logout.bp,
     me.bp,
     sessions.bp,
+    mfa.bp,
+    signin_alerts.bp,
     password_reset.bp,
     email_verification.bp,
     jwks.bp,

@@ -4,6 +4,7 @@ from flask_jwt_extended import decode_token, get_jwt
 from ...rules.devices import device_token
 from ...rules.exceptions import InvalidInput, UnsupportedGrantType
 from ...rules.sessions import Client, refresh_session, start_session
+from ...rules.signin_alerts import alert_if_new_device
 from ...rules.users import authenticate
 from ...storage.extensions import db
 from ...tokens.claims import read_refresh_claims
@@ -32,7 +33,8 @@ MISSING = "Missing data for required field."
     requestBody={
         "required": False,
         "description": "Credentials as JSON or as a form (OAuth 2.0 password grant), or none with HTTP Basic; "
-        "or grant_type=refresh_token with a refresh_token.",
+        "or grant_type=refresh_token with a refresh_token. A user with a second factor adds otp or recovery_code "
+        "(401 mfa_required without, 401 invalid_otp when wrong or used).",
         "content": {JSON: {"schema": TokenRequestSchema}, FORM: {"schema": TokenRequestSchema}},
     },
     security=[{}, {"basicAuth": []}],
@@ -50,12 +52,21 @@ def create_token(data):
     if data["grant_type"] != "password":
         raise UnsupportedGrantType()
     username, password = _credentials(data)
-    user, device_id = authenticate(username=username, password=password, device_token=data.get("device_token"))
+    otp, recovery_code = _second_factor(data)
+    login = authenticate(
+        username=username,
+        password=password,
+        device_token=data.get("device_token"),
+        otp=otp,
+        recovery_code=recovery_code,
+    )
+    user = login.user
     logs.identify(user.id)
-    login_session = start_session(user=user, client=_client())
+    login_session = start_session(user=user, client=_client(), amr=login.amr)
+    alert_if_new_device(login, login_session)
     tokens = issue_tokens(user=user, login_session=login_session, fresh=True)
     # Sent back at the next login, it counts that client's failed logins apart from strangers' (rules/devices.py).
-    tokens["device_token"] = device_token(user_id=user.id, device_id=device_id, password_hash=user.password_hash)
+    tokens["device_token"] = device_token(user_id=user.id, device_id=login.device_id, password_hash=user.password_hash)
     db.session.commit()
     send_token_cookies(tokens)
     return tokens, NO_STORE
@@ -82,6 +93,16 @@ def _refreshed(claims: dict):
 def _client() -> Client:
     """The caller's address (behind TRUSTED_PROXIES, as the rate limits see it) and User-Agent."""
     return Client(ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
+
+
+def _second_factor(data: dict) -> tuple[str | None, str | None]:
+    """The body's otp and recovery_code, or else (with HTTP Basic, which has no room for them) X-OTP's and
+    X-Recovery-Code's."""
+    otp = data.get("otp", request.headers.get("X-OTP"))
+    recovery_code = data.get("recovery_code", request.headers.get("X-Recovery-Code"))
+    if len(otp or "") > 10 or len(recovery_code or "") > 64:
+        raise InvalidInput(fields={"otp" if len(otp or "") > 10 else "recovery_code": "Too long."})
+    return otp, recovery_code
 
 
 def _credentials(data: dict) -> tuple[str, str]:
