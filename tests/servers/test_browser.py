@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from helpers import PASSWORD, ROOT, claims_of, forge, now
+from helpers import PASSWORD, ROOT, claims_of, forge, now, steady_step, totp_code
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
@@ -252,6 +252,74 @@ def test_an_account_recovered_from_the_page_alone_with_a_real_mail_server(page, 
     expect(page.locator("#message")).to_contain_text("Your password is set")
     log_in(page, password="a brand new passphrase")
     expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+
+
+def test_a_second_factor_enrolled_and_used_from_the_page_and_a_sign_in_ended_from_its_list(page, serve, auth):
+    """Turn on TOTP from the QR code's secret, log in with a code and with a recovery code; see another device's
+    sign-in in the list and end it."""
+    api = serve()
+    page.goto(api.url + "/")
+    sign_up(page)
+    expect(page.locator("#user-mfa")).to_have_text("off")
+    expect(page.locator("#sessions li")).to_have_count(1)
+    expect(page.locator("#sessions li")).to_contain_text("(this browser)")
+
+    page.get_by_role("button", name="Turn on a second factor").click()
+    expect(page.locator("#qr svg")).to_be_visible()
+    secret = page.locator("#totp-secret").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "second-factor-enrolment.png"), full_page=True)
+    page.get_by_label("The code it shows now").fill(totp_code(secret, steady_step() - 1))
+    page.get_by_role("button", name="Turn it on").click()
+    expect(page.locator("#message")).to_have_text("Your second factor is on: logins now ask for a code.")
+    expect(page.locator("#recovery-codes li")).to_have_count(10)
+    expect(page.locator("#user-mfa")).to_have_text("on")
+    page.screenshot(path=str(ARTIFACTS / "second-factor.png"), full_page=True)
+    recovery_codes = page.locator("#recovery-codes li").all_inner_texts()
+
+    page.get_by_role("button", name="Log out").click()
+    log_in(page)
+    expect(page.locator("#code-heading")).to_be_visible()
+    page.get_by_label("Code", exact=True).fill("000000")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#message")).to_have_text("The code is wrong or has been used already.")
+    page.get_by_label("Code", exact=True).fill(totp_code(secret, steady_step()))
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#profile")).to_be_visible()
+    assert claims_of(stored(page, "jwt-token"))["amr"] == ["pwd", "otp"]
+
+    page.get_by_role("button", name="Log out").click()
+    log_in(page)
+    page.get_by_label("Code", exact=True).fill(recovery_codes[0])
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#profile")).to_be_visible()
+
+    # Another device signs in; the list shows it after a reload, and its End button stops its tokens.
+    phone = auth.login("alice", headers={"User-Agent": "Phone/1.0"}, otp=totp_code(secret, steady_step() + 1))
+    page.reload()
+    row = page.locator("#sessions li", has_text="Phone/1.0")
+    expect(row).to_be_visible()
+    row.get_by_role("button", name="End").click()
+    expect(page.locator("#message")).to_have_text("That sign-in has ended.")
+    expect(page.locator("#sessions li", has_text="Phone/1.0")).to_have_count(0)
+    assert auth.client.get("/me", headers=phone.headers).status_code == 401
+
+
+def test_a_sign_in_alert_link_ends_that_sign_in_from_the_page(page, serve, make_app, mailbox, auth, auth_for):
+    """The page the alert's link opens asks first; ending the sign-in needs its button."""
+    auth.add_user("alice", email="alice@example.com", email_verified=True)
+    api = serve()
+    outbox = Outbox(make_app(SMTP_URL=mailbox.smtp_url, SIGNIN_ALERTS="true"), mailbox)
+    stolen = auth_for(outbox.app).login("alice", headers={"User-Agent": "Thief/1.0"})
+    outbox.send()
+    (alert,) = mailbox.wait_for(1)
+    assert "Thief/1.0" in text_of(alert) and "/#action=end-session&token=" in text_of(alert)
+    page.goto(f"{api.url}/#action=end-session&token={token_in(alert)}")
+    expect(page).not_to_have_url(re.compile("token"))
+    expect(page.locator("#end-session-heading")).to_have_text("Was this sign-in not you?")
+    assert auth.client.get("/me", headers=stolen.headers).status_code == 200  # opening the link ended nothing
+    page.get_by_role("button", name="End that sign-in").click()
+    expect(page.locator("#message")).to_contain_text("That sign-in has ended.")
+    assert auth.client.get("/me", headers=stolen.headers).status_code == 401
 
 
 def test_log_in_and_errors_in_words(page, serve, auth):

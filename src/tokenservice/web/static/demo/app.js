@@ -1,7 +1,9 @@
 // tokenservice demo: a tiny single-page client for the JWT token service.
-// Sign up, log in, show the signed-in user (GET /me), refresh an expired
-// access token once via POST /token/refresh, and log out. Ask for a reset
-// link, and follow the mailed links (#action=reset-password|verify-email&token=...),
+// Sign up, log in (with a second factor's code when the account has one),
+// show the signed-in user (GET /me) and where they are signed in, end one
+// sign-in, turn on a second factor, refresh an expired access token once via
+// POST /token/refresh, and log out. Ask for a reset link, and follow the
+// mailed links (#action=reset-password|verify-email|end-session&token=...),
 // whose token is taken out of the address bar at once. No dependencies.
 // Optional ?api=<base URL> points it at a service on another origin, whose
 // tokens are then kept apart from every other API's (see ACCESS_KEY).
@@ -43,7 +45,11 @@ const $ = (id) => document.getElementById(id);
 const form = $("auth-form");
 const profile = $("profile");
 const message = $("message");
-const SCREENS = ["auth-form", "forgot-form", "reset-form", "verify-form", "profile"];
+const SCREENS = ["auth-form", "code-form", "end-session-form", "forgot-form", "reset-form", "verify-form", "profile"];
+const LINK_ACTIONS = { "reset-password": "reset-form", "verify-email": "verify-form", "end-session": "end-session-form" };
+// The username and password of a login that was asked for its second factor,
+// kept in memory only, until the code is sent or the user goes back.
+let pendingLogin = null;
 
 // The action and token of a mailed link, read once and taken out of the
 // address bar (and so out of the history and of any Referer).
@@ -51,7 +57,7 @@ const LINK = (() => {
   const params = new URLSearchParams(location.hash.slice(1));
   const action = params.get("action");
   const token = params.get("token");
-  if (!token || !["reset-password", "verify-email"].includes(action)) return null;
+  if (!token || !Object.hasOwn(LINK_ACTIONS, action)) return null;
   history.replaceState(null, "", location.pathname + location.search);
   return { action, token };
 })();
@@ -121,8 +127,12 @@ async function api(method, path, body) {
 }
 
 function showSignedOut() {
+  pendingLogin = null;
   show("auth-form");
   $("password").value = "";
+  $("otp").value = "";
+  $("enrol-form").hidden = true;
+  $("recovery").hidden = true;
 }
 
 function showProfile(user) {
@@ -132,6 +142,8 @@ function showProfile(user) {
   $("user-role").textContent = user.role;
   $("user-email").textContent = user.email ? `${user.email} (${user.email_verified ? "verified" : "not verified"})` : "none";
   $("resend").hidden = !user.email || user.email_verified;
+  $("user-mfa").textContent = user.mfa ? "on" : "off";
+  $("enrol").hidden = user.mfa || !$("enrol-form").hidden;
   show("profile");
 }
 
@@ -140,14 +152,55 @@ async function loadProfile() {
   if (res.status === 401) throw new SessionEnded();
   if (res.status !== 200) throw new ApiError(res);
   showProfile(res.data);
+  await loadSessions();
 }
 
-async function logIn(username, password) {
-  const device = localStorage.getItem(DEVICE_KEY);
-  const res = await request("POST", "/token", {
-    body: device ? { username, password, device_token: device } : { username, password },
-  });
+// The caller's live sessions, each with a button that ends it (but this one: "Log out" does).
+async function loadSessions() {
+  const res = await api("GET", "/me/sessions");
+  if (res.status === 401) throw new SessionEnded();
   if (res.status !== 200) throw new ApiError(res);
+  const list = $("sessions");
+  list.replaceChildren(...res.data.items.map((item) => {
+    const li = document.createElement("li");
+    const what = document.createElement("span");
+    what.className = "what";
+    const used = new Date(item.last_used_at).toLocaleString();
+    what.textContent = `${item.user_agent || "An unnamed client"}, ${item.ip || "an unknown address"}, last used ${used}`
+      + (item.current ? " (this browser)" : "");
+    li.append(what);
+    if (!item.current) {
+      const end = document.createElement("button");
+      end.type = "button";
+      end.className = "secondary";
+      end.textContent = "End";
+      end.addEventListener("click", () => run(async () => {
+        const ended = await api("DELETE", `/me/sessions/${encodeURIComponent(item.id)}`);
+        if (ended.status === 401) throw new SessionEnded();
+        if (ended.status !== 204 && ended.status !== 404) throw new ApiError(ended);
+        await loadSessions();
+        say("That sign-in has ended.");
+      }));
+      li.append(end);
+    }
+    return li;
+  }));
+}
+
+// A password login, with the second factor's code (`second`: { otp } or { recovery_code }) when asked for it.
+async function logIn(username, password, second = {}) {
+  const device = localStorage.getItem(DEVICE_KEY);
+  const body = { username, password, ...second, ...(device ? { device_token: device } : {}) };
+  const res = await request("POST", "/token", { body });
+  if (res.status === 401 && res.data?.error === "mfa_required") {
+    pendingLogin = { username, password };
+    show("code-form");
+    $("code-heading").focus();
+    return;
+  }
+  if (res.status !== 200) throw new ApiError(res);
+  pendingLogin = null;
+  $("otp").value = "";
   if (typeof res.data.device_token === "string") localStorage.setItem(DEVICE_KEY, res.data.device_token);
   storeTokens(res.data);
   await loadProfile();
@@ -199,6 +252,62 @@ form.addEventListener("submit", (event) => {
   run(async () => {
     await (signingUp ? signUp(username, password, email) : logIn(username, password));
     if (!profile.hidden) $("whoami").focus();
+  });
+});
+
+$("code-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const code = $("otp").value.trim();
+  if (!pendingLogin) return showSignedOut();
+  const { username, password } = pendingLogin;
+  // Six digits are the app's code; anything else is taken for a recovery code.
+  run(() => logIn(username, password, /^\d{6}$/.test(code) ? { otp: code } : { recovery_code: code }));
+});
+
+$("enrol").addEventListener("click", () => run(async () => {
+  const res = await api("POST", "/me/mfa/totp");
+  if (res.status === 401) throw new SessionEnded();
+  if (res.status !== 200) throw new ApiError(res);
+  // The service's own SVG, parsed as inert markup (DOMParser runs no scripts) and moved into the page.
+  const svg = new DOMParser().parseFromString(res.data.qr_svg, "text/html").querySelector("svg");
+  $("qr").replaceChildren(...(svg ? [document.adoptNode(svg)] : []));
+  $("totp-secret").textContent = res.data.secret;
+  $("enrol-code").value = "";
+  $("enrol-form").hidden = false;
+  $("enrol").hidden = true;
+  $("enrol-heading").focus();
+}));
+
+$("enrol-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  run(async () => {
+    const res = await api("POST", "/me/mfa/totp/confirm", { code: $("enrol-code").value.trim() });
+    if (res.status === 401) throw new SessionEnded();
+    if (res.status !== 200) throw new ApiError(res);
+    $("recovery-codes").replaceChildren(...res.data.recovery_codes.map((code) => {
+      const li = document.createElement("li");
+      li.textContent = code;
+      return li;
+    }));
+    $("enrol-form").hidden = true;
+    $("qr").replaceChildren();
+    $("recovery").hidden = false;
+    await loadProfile();
+    $("recovery-heading").focus();
+    say("Your second factor is on: logins now ask for a code.");
+  });
+});
+
+$("end-session-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const everywhere = $("end-everywhere").checked;
+  run(async () => {
+    const res = await request("POST", "/signin-alerts/end-session", { body: { token: LINK.token, everywhere } });
+    if (res.status !== 204) throw new ApiError(res);
+    if (everywhere) clearTokens();
+    showSignedOut();
+    say(everywhere ? "Every sign-in of the account has ended. Change your password now."
+      : "That sign-in has ended. Change your password now: whoever signed in knew it.");
   });
 });
 
@@ -282,10 +391,8 @@ if (!API) {
   say(BAD_API);
 } else {
   $("api").textContent = KEY_SUFFIX ? `API: ${API.base}` : `API: this site (${API_BASE || location.origin})`;
-  if (LINK?.action === "reset-password") {
-    show("reset-form");
-  } else if (LINK?.action === "verify-email") {
-    show("verify-form");
+  if (LINK) {
+    show(LINK_ACTIONS[LINK.action]);
   } else if (localStorage.getItem(ACCESS_KEY)) {
     form.hidden = true;
     run(loadProfile);
