@@ -116,10 +116,11 @@ def reset_link_command(username: str) -> None:
 @click.argument("username")
 def remove_mfa_command(username: str) -> None:
     """Remove a user's second factor (they lost it): their sessions end, and their verified address is told."""
+    user = _existing(username)
     with _refusals("second factor not removed"):
-        remove_second_factor(user=_existing(username))
+        remove_second_factor(user=user)
         db.session.commit()
-    click.echo(f"Removed the second factor of {username!r}; their sessions have ended.")
+    click.echo(f"Removed the second factor of {user.username!r}; their sessions have ended.")
 
 
 @users_cli.command("unlock")

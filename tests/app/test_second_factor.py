@@ -249,3 +249,24 @@ def test_the_notices_of_a_factor_turned_on_and_removed(outbox, admin, auth_for):
     outbox.send()
     subjects = [mail["Subject"] for mail in outbox.mailbox.wait_for(2)]
     assert subjects == ["A second factor was turned on", "Your second factor was removed"]
+
+
+def test_wrong_codes_turning_it_off_count_against_the_session(limited_app, auth_for):
+    app = limited_app({"LOGIN_FAILURE_LIMIT": "2 per minute"})
+    auth = auth_for(app)
+    auth.add_user("alice")
+    login = auth.login("alice")
+    _, codes = auth.enrol(login)
+    wrong = {"password": PASSWORD, "code": "000000"}
+    for _ in range(2):
+        assert_error(auth.client.delete("/me/mfa/totp", json=wrong, headers=login.headers), 400, "invalid_request")
+    # The limit is spent: even a right code is refused now, before the password is checked.
+    right = {"password": PASSWORD, "code": codes[0]}
+    assert_error(auth.client.delete("/me/mfa/totp", json=right, headers=login.headers), 429, "rate_limited")
+
+
+def test_an_overlong_code_is_a_400(enrolled, client, auth):
+    assert_error(auth.token("alice", otp="1" * 11), 400, "invalid_request")
+    overlong = client.post("/token", headers={**basic("alice", PASSWORD), "X-OTP": "1" * 11})
+    assert_error(overlong, 400, "invalid_request")
+    assert overlong.json["fields"] == {"otp": "Too long."}

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from helpers import PASSWORD, ROOT, claims_of, forge, now, steady_step, totp_code
+from helpers import PASSWORD, ROOT, claims_of, forge, now, steady_step, totp_code, wait_for
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
@@ -162,6 +162,8 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
             self._answer(200, self.MALLORY)
         elif route == ("GET", "/me"):
             self._answer(401, {"error": "token_expired", "message": "The access token has expired."})
+        elif route == ("GET", "/me/sessions") and self.headers.get("Authorization") == f"Bearer {self.ACCESS}":
+            self._answer(200, {"items": []})
         elif route == ("POST", "/token/refresh"):
             self._answer(200, self.TOKENS)
         elif route == ("POST", "/token"):
@@ -384,13 +386,15 @@ def test_a_link_to_another_api_gets_none_of_this_apis_tokens(page, serve, spa_fi
     # The page still talks to the API it names, and keeps that API's tokens apart.
     log_in(page, "mallory")
     expect(page.locator("#whoami")).to_have_text("Signed in as mallory")
+    wait_for(lambda: any(r.path == "/me/sessions" for r in recorder.requests))  # asked for after /me
     assert [(r.method, r.path) for r in recorder.requests if r.method != "OPTIONS"] == [
         ("POST", "/token"),
         ("GET", "/me"),
+        ("GET", "/me/sessions"),
     ]
     logins = [json.loads(r.body) for r in recorder.requests if (r.method, r.path) == ("POST", "/token")]
     assert logins == [{"username": "mallory", "password": PASSWORD}]  # no device token of alice's
-    assert authorizations() == [f"Bearer {_Recorder.ACCESS}"]  # mallory's own, for her /me
+    assert authorizations() == [f"Bearer {_Recorder.ACCESS}"] * 2  # mallory's own, for her /me and sessions
     assert not any(carries_a_secret(r) for r in recorder.requests)
     assert stored(page, f"jwt-token@{recorder.url}") == _Recorder.ACCESS
 

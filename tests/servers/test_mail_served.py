@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from deployment import deploy_env, exchange, login, procfile, run, schema_url, web_server
-from helpers import PASSWORD, bearer
+from helpers import PASSWORD, bearer, wait_for
 from smtp_server import Mailbox, token_in
 from sqlalchemy import text
 
@@ -46,6 +46,12 @@ def me(port: int, token: str) -> int:
     return exchange(port, "GET", "/me", headers=bearer(token))[0]
 
 
+def subject(mailbox, title: str):
+    """The first mail with this subject, once it has arrived."""
+    wait_for(lambda: any(mail["Subject"] == title for mail in mailbox.messages()))
+    return next(mail for mail in mailbox.messages() if mail["Subject"] == title)
+
+
 def test_a_user_recovers_their_account_by_mail(app, database_url, mailbox):
     url = schema_url(app, database_url, "mail_recovery")
     env = mail_env(url, mailbox)
@@ -59,7 +65,8 @@ def test_a_user_recovers_their_account_by_mail(app, database_url, mailbox):
         sessions = [login(port) for _ in range(4)]
         assert all(me(port, session["access_token"]) == 200 for session in sessions)  # both workers remember them
         assert exchange(port, "POST", "/password/forgot", {"email": "alice@example.com"})[0] == 202
-        reset_mail = mailbox.wait_for(2, to="alice@example.com")[1]
+        # Each of the four logins came from a new device: sign-in alerts came too.
+        reset_mail = subject(mailbox, "Reset your password")
         reset = {"token": token_in(reset_mail), "new_password": NEW_PASSWORD}
         assert exchange(port, "POST", "/password/reset", reset)[0] == 204
         ended = time.monotonic()
@@ -71,8 +78,7 @@ def test_a_user_recovers_their_account_by_mail(app, database_url, mailbox):
         for _ in range(10):
             assert all(me(port, session["access_token"]) == 401 for session in sessions)
         login(port, password=NEW_PASSWORD)
-        notice = mailbox.wait_for(3, to="alice@example.com")[2]
-        assert notice["Subject"] == "Your password was changed"
+        assert subject(mailbox, "Your password was changed")["To"] == "alice@example.com"
 
 
 def test_a_mail_server_that_is_down_holds_no_request_and_loses_no_mail(app, database_url, mailbox):

@@ -89,6 +89,9 @@ BODIES = {
     "password_reset.forgot_password": {"username": "alice"},
     "password_reset.reset_forgotten_password": {"token": "A" * 43, "new_password": "another horse battery staple"},
     "email_verification.verify_address": {"token": "A" * 43},
+    "mfa.confirm_totp": {"code": "123456"},
+    "mfa.turn_off_totp": {"password": PASSWORD, "code": "123456"},
+    "signin_alerts.end_session_from_alert": {"token": "A" * 43},
 }
 
 
@@ -103,6 +106,8 @@ def outage_requests(app, user: dict, admin: dict) -> list[tuple[str, str, dict |
         None: None,  # a route with no guard (none of the API's)
         guards.REGISTRATION: None,  # open (the default): no token is read unless `role` is sent
         guards.ACCESS_TOKEN: user["access_token"],
+        guards.FRESH_ACCESS_TOKEN: user["access_token"],  # a login's
+        guards.SECOND_FACTOR: user["access_token"],  # the session is looked up first
         guards.SESSION_TOKEN: user["access_token"],
         guards.REFRESH_TOKEN: user["refresh_token"],
         guards.ADMIN: admin["access_token"],

@@ -367,8 +367,8 @@ def turn_off_second_factor(*, user: User, password: str, code: str, keep: uuid.U
     try:
         second_factor.check_code(user, code)
     except WrongCode:
+        # Undoes the password check's forgiveness: its reserved failure stays, and so a wrong code counts.
         db.session.rollback()
-        login_failures.reserve(user.username, bucket=keep)  # kept: a failed attempt, and a limit on them
         raise
     second_factor.remove(user)
     events.record("mfa_disabled", user_id=user.id, by_owner=True)
