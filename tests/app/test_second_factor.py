@@ -7,9 +7,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from helpers import PASSWORD, WRONG_PASSWORD, assert_error, assert_refused, basic, claims_of, steady_step, totp_code
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
-from tokenservice.storage.models import RecoveryCode, User
+from tokenservice.rules import second_factor
+from tokenservice.storage.models import LoginFailure, RecoveryCode, User
 
 
 @pytest.fixture
@@ -270,3 +271,62 @@ def test_an_overlong_code_is_a_400(enrolled, client, auth):
     overlong = client.post("/token", headers={**basic("alice", PASSWORD), "X-OTP": "1" * 11})
     assert_error(overlong, 400, "invalid_request")
     assert overlong.json["fields"] == {"otp": "Too long."}
+
+
+def test_new_recovery_codes_need_a_fresh_login_with_the_code(enrolled, client, auth):
+    secret, _, _ = enrolled
+    with_code = auth.login("alice", otp=totp_code(secret, steady_step()))
+    refreshed = auth.refresh(with_code.refresh_token).json["access_token"]
+    assert claims_of(refreshed)["amr"] == ["pwd", "otp"]  # the session's, kept
+    response = client.post("/me/mfa/recovery-codes", headers={"Authorization": f"Bearer {refreshed}"})
+    assert_error(response, 403, "fresh_login_required")
+
+
+def test_a_code_typed_with_a_space(enrolled, auth):
+    secret, _, _ = enrolled
+    code = totp_code(secret, steady_step())
+    auth.login("alice", otp=f"{code[:3]} {code[3:]}")
+
+
+def test_a_login_refused_for_an_unverified_address_uses_no_code(make_app, auth_for, database):
+    auth = auth_for(make_app(REQUIRE_VERIFIED_EMAIL="true"))
+    auth.add_user("alice", email="alice@example.com", email_verified=True)
+    secret, _ = auth.enrol(auth.login("alice"), step_offset=-1)
+    database.execute(update(User).values(email_verified=False))
+    code = totp_code(secret, steady_step())
+    assert_error(auth.token("alice", otp=code), 403, "email_not_verified")
+    database.execute(update(User).values(email_verified=True))
+    auth.login("alice", otp=code)  # not used up by the refused login
+
+
+def test_a_factor_that_cannot_be_opened_counts_no_failed_login(limited_app, auth_for, database):
+    auth = auth_for(limited_app({"LOGIN_FAILURE_LIMIT": "1 per minute"}))
+    auth.add_user("alice")
+    secret, _ = auth.enrol(auth.login("alice"))
+    database.execute(update(User).values(totp_secret=b"\0" * 60))  # sealed under no key of ours
+    for _ in range(2):
+        assert_error(auth.token("alice", otp=totp_code(secret, steady_step())), 503, "mfa_unavailable")
+    assert database.scalar(select(func.count()).select_from(LoginFailure)) == 0
+
+
+def test_the_start_check_counts_factors_that_are_on(make_app, auth_for, database):
+    app = make_app()
+    auth = auth_for(app)
+    auth.add_user("alice")
+    login = auth.login("alice")
+    assert auth.client.post("/me/mfa/totp", headers=login.headers).status_code == 200  # never confirmed
+    assert second_factor.key_problem(app) is None
+    assert second_factor.key_problem(make_app(MFA_KEY=None)) is None
+    auth.enrol(auth.login("alice"))
+    assert second_factor.key_problem(app) is None
+    assert "MFA_KEY is required" in second_factor.key_problem(make_app(MFA_KEY=None))
+    other = make_app(MFA_KEY="another-key-that-is-long-enough-but-not-theirs")
+    assert "does not open" in second_factor.key_problem(other)
+
+
+def test_the_cli_clears_an_enrolment_never_confirmed(client, auth, runner, database):
+    auth.add_user("alice")
+    login = auth.login("alice")
+    assert client.post("/me/mfa/totp", headers=login.headers).status_code == 200
+    assert runner.invoke(args=["users", "remove-mfa", "alice"]).exit_code == 0
+    assert database.scalar(select(User.totp_secret)) is None

@@ -26,12 +26,13 @@ def alerts(outbox, count: int):
 
 def test_a_new_device_is_told_of_once(alerting):
     outbox, auth = alerting
-    first = auth.login("alice", headers={"User-Agent": "Phone/1.0 (https://evil.example/x)"})
+    first = auth.login("alice", headers={"User-Agent": "Phone/1.0 (https://evil.example/x) reset at evil.example/r"})
     (mail,) = alerts(outbox, 1)
     assert mail["To"] == ADDRESS
     text = text_of(mail)
-    assert "Phone/1.0" in text and "127.0.0.1" in text
-    assert "https://evil" not in text and "https://evil" not in html_of(mail)  # no second link from the client
+    assert "Phone/1[.]0" in text and "127.0.0.1" in text
+    for part in (text, html_of(mail)):  # no second link from the client, not even a bare domain
+        assert "https://evil" not in part and "evil.example" not in part
     # The same device again (its device_token): no second mail.
     auth.login("alice", device_token=first.tokens["device_token"])
     outbox.send()

@@ -138,6 +138,12 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
     ACCESS, REFRESH, DEVICE = "mallory-access", "mallory-refresh", "mallory-device"
     TOKENS = {"access_token": ACCESS, "refresh_token": REFRESH, "token_type": "Bearer", "expires_in": 900}
     MALLORY = {"id": 666, "username": "mallory", "role": "user"}
+    # An enrolment's QR code with handlers in it, each of which would set window.pwned.
+    HOSTILE_SVG = (
+        '<svg width="100" height="100" onload="window.pwned=1"><path d="M0 0h1" transform="scale(4)" '
+        'onmouseover="window.pwned=2"/><image href="x" onerror="window.pwned=3"/>'
+        '<animate onbegin="window.pwned=4" attributeName="x" dur="1s"/></svg>'
+    )
 
     def _answer(self, status, data=None):
         body = b"" if data is None else json.dumps(data).encode()
@@ -164,6 +170,8 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
             self._answer(401, {"error": "token_expired", "message": "The access token has expired."})
         elif route == ("GET", "/me/sessions") and self.headers.get("Authorization") == f"Bearer {self.ACCESS}":
             self._answer(200, {"items": []})
+        elif route == ("POST", "/me/mfa/totp"):
+            self._answer(200, {"secret": "AAAA", "uri": "otpauth://totp/x", "qr_svg": self.HOSTILE_SVG})
         elif route == ("POST", "/token/refresh"):
             self._answer(200, self.TOKENS)
         elif route == ("POST", "/token"):
@@ -314,7 +322,7 @@ def test_a_sign_in_alert_link_ends_that_sign_in_from_the_page(page, serve, make_
     stolen = auth_for(outbox.app).login("alice", headers={"User-Agent": "Thief/1.0"})
     outbox.send()
     (alert,) = mailbox.wait_for(1)
-    assert "Thief/1.0" in text_of(alert) and "/#action=end-session&token=" in text_of(alert)
+    assert "Thief/1[.]0" in text_of(alert) and "/#action=end-session&token=" in text_of(alert)
     page.goto(f"{api.url}/#action=end-session&token={token_in(alert)}")
     expect(page).not_to_have_url(re.compile("token"))
     expect(page.locator("#end-session-heading")).to_have_text("Was this sign-in not you?")
@@ -403,6 +411,20 @@ def test_a_link_to_another_api_gets_none_of_this_apis_tokens(page, serve, spa_fi
     expect(page.locator("#api")).to_have_text(f"API: {api.url}")
     kept = {stored(page, f"{name}@{api.url}") for name in ("jwt-token", "jwt-refresh-token", "jwt-device-token")}
     assert kept == secrets
+
+
+def test_a_strangers_qr_code_runs_nothing_on_a_page_without_the_csp(page, spa_files, recorder):
+    """The plain-files copy has no CSP: the page draws the QR code afresh, so the SVG's handlers never reach it."""
+    page.goto(spa(spa_files, recorder.url))
+    log_in(page, "mallory")
+    page.get_by_role("button", name="Turn on a second factor").click()
+    expect(page.locator("#qr svg")).to_be_visible()
+    # Nothing of the sent markup but the path's drawing and the size is in the page: no handler can run.
+    assert page.evaluate("window.pwned") is None
+    assert page.evaluate("document.querySelector('#qr').innerHTML") == (
+        '<svg width="100" height="100" role="img" aria-label="QR code for an authenticator app">'
+        '<path d="M0 0h1" transform="scale(4)" stroke="#000"></path></svg>'
+    )
 
 
 @pytest.mark.parametrize(

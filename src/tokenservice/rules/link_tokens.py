@@ -1,5 +1,5 @@
 """The one-use tokens in mailed links: a password reset (30 minutes), an address to verify (24 hours), and a
-sign-in alert's "this wasn't me" (as long as the session it ends can live).
+sign-in alert's "this wasn't me" (a year: it ends only a live session, and goes when its session is purged).
 
 A token is 32 random bytes, URL-safe base64 in the link, stored here only as
 its SHA-256. It serves one purpose for one
@@ -26,11 +26,12 @@ from .exceptions import InvalidLink
 RESET = "password_reset"
 VERIFY = "verify_email"
 SIGNIN = "signin_alert"
-LIFETIMES = {RESET: timedelta(minutes=30), VERIFY: timedelta(hours=24)}
+# A session slides on with each refresh, so an alert's token must outlive any session a thief keeps refreshing.
+LIFETIMES = {RESET: timedelta(minutes=30), VERIFY: timedelta(hours=24), SIGNIN: timedelta(days=365)}
 TOKEN_BYTES = 32
 
 
-def issue(*, purpose: str, user: User, session_id: uuid.UUID | None = None, lifetime: timedelta | None = None) -> str:
+def issue(*, purpose: str, user: User, session_id: uuid.UUID | None = None) -> str:
     """A new token for `user` (the caller commits), as the string a link carries."""
     raw = secrets.token_bytes(TOKEN_BYTES)
     db.session.add(
@@ -41,7 +42,7 @@ def issue(*, purpose: str, user: User, session_id: uuid.UUID | None = None, life
             email=user.email,
             password_fingerprint=fingerprint(user.password_hash) if purpose == RESET else None,
             session_id=session_id,
-            expires_at=func.now() + (lifetime or LIFETIMES[purpose]),
+            expires_at=func.now() + LIFETIMES[purpose],
         )
     )
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

@@ -137,8 +137,9 @@ def signin_alert(user: User, token: str, *, when: str, ip: str | None, user_agen
         to=user.email,
         subject="New sign-in to your account",
         paragraphs=[
-            "The account {who} was just signed in to from a device it has not used recently. If it was not you, "
-            "open this link to end that sign-in (it asks before it ends anything), then reset your password:",
+            "The account {who} was just signed in to from a new device (one that has not logged in to it since its "
+            "password was last set). If it was not you, open this link to end that sign-in (it asks before it "
+            "ends anything), then reset your password:",
             f"When: {when}. From: {ip or 'an unknown address'}, {_quoted(user_agent)}.",
             "If it was you, there is nothing to do.",
         ],
@@ -147,10 +148,15 @@ def signin_alert(user: User, token: str, *, when: str, ip: str | None, user_agen
 
 
 def _quoted(user_agent: str | None) -> str:
-    """A User-Agent as the client sent it, made harmless: no link a mail reader would make of it."""
+    """A User-Agent as the client sent it, made harmless: no link a mail reader would make of it.
+
+    Mail readers make links of bare domains too ("evil.example/reset"), so
+    every dot is written "[.]", as security notices write addresses they
+    must not link.
+    """
     if not user_agent:
         return "no User-Agent"
-    tame = re.sub(r"[^A-Za-z0-9 ._;()+,/-]", "?", user_agent).replace("//", "/ /")
+    tame = re.sub(r"[^A-Za-z0-9 ._;()+,/-]", "?", user_agent).replace(".", "[.]")
     return f'User-Agent "{tame}"'
 
 

@@ -56,11 +56,13 @@ class Enrolment:
 
 def start_enrolment(user: User) -> Enrolment:
     """Store a new secret for the user, not yet on (MfaAlreadyEnabled if a factor is on); the caller commits."""
-    if user.totp_enabled_at is not None:
-        raise MfaAlreadyEnabled()
     box = _box()
     secret = pyotp.random_base32()
-    user.totp_secret, user.totp_last_step = _seal(box, user.id, secret), None
+    # One statement that checks and writes: a confirmation committing meanwhile keeps the secret it confirmed.
+    stored = update(User).where(User.id == user.id, User.totp_enabled_at.is_(None))
+    stored = stored.values(totp_secret=_seal(box, user.id, secret), totp_last_step=None)
+    if not changed_rows(stored.execution_options(synchronize_session="fetch")):
+        raise MfaAlreadyEnabled()
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=current_app.config["TOTP_ISSUER"])
     import segno  # only enrolment draws a QR code: not in every worker's memory from the start (0.8 MB)
 
@@ -71,7 +73,7 @@ def start_enrolment(user: User) -> Enrolment:
 
 def confirm_enrolment(user: User, code: str) -> list[str]:
     """Turn the factor on with a code from the new secret (WrongCode); its new recovery codes. The caller commits."""
-    if user.totp_enabled_at is not None:
+    if user.mfa:
         raise MfaAlreadyEnabled()
     if user.totp_secret is None:
         raise MfaNotEnabled()
@@ -90,7 +92,7 @@ def login_methods(user: User, *, otp: str | None, recovery_code: str | None) -> 
     Called with the user's row locked (users.authenticate). A user without a
     factor needs neither code (one sent is ignored).
     """
-    if user.totp_enabled_at is None:
+    if not user.mfa:
         return [PWD]
     if otp is None and recovery_code is None:
         raise MfaRequired()
@@ -104,15 +106,16 @@ def login_methods(user: User, *, otp: str | None, recovery_code: str | None) -> 
 
 def check_code(user: User, code: str) -> None:
     """A TOTP code or a recovery code of the user's factor, used up (MfaNotEnabled, WrongCode)."""
-    if user.totp_enabled_at is None:
+    if not user.mfa:
         raise MfaNotEnabled()
     if not (_accept_code(user, code) or _use_recovery_code(user, code)):
         raise WrongCode()
 
 
 def remove(user: User) -> None:
-    """Turn the user's factor off and forget its secret and recovery codes (MfaNotEnabled); the caller commits."""
-    if user.totp_enabled_at is None:
+    """Turn the user's factor off, or drop an enrolment never confirmed, and forget its secret and recovery codes
+    (MfaNotEnabled when there is neither); the caller commits."""
+    if user.totp_secret is None:
         raise MfaNotEnabled()
     user.totp_secret = user.totp_enabled_at = user.totp_last_step = None
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
@@ -140,7 +143,9 @@ def recovery_codes_left(user: User) -> int:
 
 
 def key_problem(app: Flask) -> str | None:
-    """At start: why the service must not serve (factors stored, and MFA_KEY missing or not theirs), or None.
+    """At start: why the service must not serve (factors on, and MFA_KEY missing or not theirs), or None.
+
+    Enrolments never confirmed do not count: the next start of enrolment replaces their secret.
 
     A database that cannot be reached, or not migrated yet, is no reason: the
     start goes on, and a factor that cannot be opened answers 503 mfa_unavailable.
@@ -148,7 +153,7 @@ def key_problem(app: Flask) -> str | None:
     with app.app_context():
         try:
             stored = db.session.execute(
-                select(User.id, User.totp_secret).where(User.totp_secret.is_not(None)).limit(1)
+                select(User.id, User.totp_secret).where(User.totp_enabled_at.is_not(None)).limit(1)
             ).one_or_none()
         except (OperationalError, ProgrammingError):
             return None
@@ -171,7 +176,8 @@ def key_problem(app: Flask) -> str | None:
 
 def _accept_code(user: User, code: str) -> bool:
     """Whether `code` is the secret's code for a step within the drift, not older than the last one accepted."""
-    if not isinstance(code, str) or not _CODE.fullmatch(code) or user.totp_secret is None:
+    code = re.sub(r"\s", "", code) if isinstance(code, str) else ""  # "123 456", as an app may show it
+    if not _CODE.fullmatch(code) or user.totp_secret is None:
         return False
     totp = pyotp.TOTP(_open(_box(), user.id, user.totp_secret))
     now = totp.timecode(time.time())
@@ -184,12 +190,9 @@ def _accept_code(user: User, code: str) -> bool:
         return False
     step = matching[-1]
     newer = or_(User.totp_last_step.is_(None), User.totp_last_step < step)
-    accepted = changed_rows(
-        update(User)
-        .where(User.id == user.id, newer)
-        .values(totp_last_step=step)
-        .execution_options(synchronize_session="fetch")
-    )
+    # updated_at kept: using a code is no change to the account.
+    accept = update(User).where(User.id == user.id, newer).values(totp_last_step=step, updated_at=User.updated_at)
+    accepted = changed_rows(accept.execution_options(synchronize_session="fetch"))
     return accepted == 1
 
 

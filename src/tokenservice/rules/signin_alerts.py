@@ -38,8 +38,7 @@ def alert_if_new_device(login: Login, login_session: LoginSession) -> None:
     if not within_mail_limit(user, link_tokens.SIGNIN):
         events.record("signin_alert_skipped", warning=True, user_id=user.id, reason="mail_rate_limit")
         return
-    lifetime = current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]  # as long as the session can live
-    token = link_tokens.issue(purpose=link_tokens.SIGNIN, user=user, session_id=login_session.id, lifetime=lifetime)
+    token = link_tokens.issue(purpose=link_tokens.SIGNIN, user=user, session_id=login_session.id)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     notices.signin_alert(user, token, when=when, ip=login_session.ip, user_agent=login_session.user_agent)
     events.record("signin_alert_queued", user_id=user.id, session_id=login_session.id)

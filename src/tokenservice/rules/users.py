@@ -26,6 +26,7 @@ from .exceptions import (
     InvalidOtp,
     MfaNotEnabled,
     MfaRequired,
+    MfaUnavailable,
     NoSuchUser,
     PasswordRefused,
     SessionEnded,
@@ -206,28 +207,31 @@ def authenticate(
     if not checked.user.is_active:
         events.record("login_failed", warning=True, user_id=user_id, reason="inactive")
         raise InvalidCredentials()
-    try:
-        amr = second_factor.login_methods(checked.user, otp=otp, recovery_code=recovery_code)
-    except MfaRequired:
-        login_failures.forgive(reservation)  # the password was right
-        db.session.commit()
-        events.record("login_refused", user_id=user_id, reason="mfa_required")
-        raise
-    except InvalidOtp:
-        events.record("login_failed", warning=True, user_id=user_id, reason="wrong_code")
-        raise  # its reservation stays: a failed login
     if checked.new_hash is not None:
         checked.user.password_hash = cast(str, checked.new_hash)  # a replacement was given: it was hashed
-    login_failures.forgive(reservation)
     if current_app.config["REQUIRE_VERIFIED_EMAIL"] and not (checked.user.email and checked.user.email_verified):
         # Only after the password was right: the answer tells nothing to whoever does not hold it. The refused
-        # user cannot log in to ask for a link, so a new one is mailed (within MAIL_RATE_LIMIT).
+        # user cannot log in to ask for a link, so a new one is mailed (within MAIL_RATE_LIMIT). Before the
+        # second factor: a code is not used up by a login that is refused anyway.
+        login_failures.forgive(reservation)
         if checked.user.email and notices.mail_enabled():
             with contextlib.suppress(TooManyAttempts):
                 send_verification(checked.user, by_owner=True)
         db.session.commit()  # the failure forgiven, the re-hash kept, the link queued
         events.record("login_refused", user_id=user_id, reason="email_not_verified")
         raise EmailNotVerified()
+    try:
+        amr = second_factor.login_methods(checked.user, otp=otp, recovery_code=recovery_code)
+    except (MfaRequired, MfaUnavailable) as refused:
+        login_failures.forgive(reservation)  # the password was right
+        db.session.commit()
+        reason = "mfa_required" if isinstance(refused, MfaRequired) else "mfa_unavailable"
+        events.record("login_refused", user_id=user_id, reason=reason)
+        raise
+    except InvalidOtp:
+        events.record("login_failed", warning=True, user_id=user_id, reason="wrong_code")
+        raise  # its reservation stays: a failed login
+    login_failures.forgive(reservation)
     return Login(user=checked.user, device_id=device_id or uuid.uuid4(), known_device=device_id is not None, amr=amr)
 
 

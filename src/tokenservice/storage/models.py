@@ -119,6 +119,9 @@ class LinkToken(Model):
     """
 
     __tablename__ = "link_tokens"
+    __table_args__ = (
+        Index("ix_link_tokens_session_id", "session_id", postgresql_where=text("session_id IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)

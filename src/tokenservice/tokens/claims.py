@@ -28,6 +28,7 @@ class Claims:
     session_id: uuid.UUID
     jti: uuid.UUID
     kind: str  # ACCESS or REFRESH
+    amr: tuple[str, ...] = ()  # how the session's login proved itself (RFC 8176): "pwd", "otp"
 
 
 def read_claims(claims: Mapping) -> Claims:
@@ -47,7 +48,9 @@ def read_claims(claims: Mapping) -> Claims:
     amr = claims.get("amr", [])
     if not (isinstance(amr, list) and all(isinstance(method, str) for method in amr)):
         raise InvalidToken()
-    return Claims(user_id=int(sub), session_id=_uuid(claims.get("sid")), jti=_uuid(claims.get("jti")), kind=kind)
+    return Claims(
+        user_id=int(sub), session_id=_uuid(claims.get("sid")), jti=_uuid(claims.get("jti")), kind=kind, amr=tuple(amr)
+    )
 
 
 def read_refresh_claims(claims: Mapping) -> Claims:

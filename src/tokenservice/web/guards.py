@@ -20,6 +20,7 @@ from jwt import ExpiredSignatureError
 from ..rules.exceptions import SecondFactorRequired
 from ..rules.roles import require_admin
 from ..rules.second_factor import OTP
+from ..tokens.claims import read_claims
 from ..tokens.cookies import cookie_mode, refuse_tossed_cookies
 from ..tokens.decoded_tokens import expired_claims
 from .openapi import REGISTRATION_SECURITY, TOKEN_SECURITY, errors
@@ -75,11 +76,11 @@ def _admin_only(view):
 def _second_factor_proven(view):
     @functools.wraps(view)
     def second_factor_proven(*args, **kwargs):
-        if OTP not in get_jwt().get("amr", []):
+        if OTP not in read_claims(get_jwt()).amr:
             raise SecondFactorRequired()
         return view(*args, **kwargs)
 
-    return jwt_required()(second_factor_proven)
+    return jwt_required(fresh=True)(second_factor_proven)
 
 
 def _registration_allowed(view):
@@ -162,8 +163,15 @@ FRESH_ACCESS_TOKEN = Guard(
     reads_token=True,
     doc={"description": "Needs an access token from a login with the password, not from a refresh."},
 )
-# An access token of a session that logged in with a second factor (amr "otp"; 403 second_factor_required).
-SECOND_FACTOR = Guard(_second_factor_proven, TOKEN_SECURITY, (401, 403, 503), reads_token=True)
+# An access token from a login, as FRESH_ACCESS_TOKEN, that used a second factor (amr "otp"; 403
+# second_factor_required): a refresh token stolen weeks later cannot replace the recovery codes.
+SECOND_FACTOR = Guard(
+    _second_factor_proven,
+    TOKEN_SECURITY,
+    (401, 403, 503),
+    reads_token=True,
+    doc={"description": "Needs an access token from a login, just now, with a second factor (amr has otp)."},
+)
 # An access token of a live, active admin (401 without a token, 403 for anyone else).
 ADMIN = Guard(_admin_only, TOKEN_SECURITY, (401, 403, 503), reads_token=True)
 # Anyone while ALLOW_REGISTRATION is true, else as ADMIN.

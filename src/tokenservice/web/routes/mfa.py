@@ -8,10 +8,9 @@ from ..guards import ACCESS_TOKEN, ADMIN, FRESH_ACCESS_TOKEN, SECOND_FACTOR
 from ..openapi import Blueprint, errors
 from ..request_checks import JSON, accepts
 from ..schemas import RecoveryCodesSchema, TotpConfirmSchema, TotpEnrolmentSchema, TotpTurnOffSchema
+from .token import NO_STORE
 
 bp = Blueprint("mfa", __name__, description="A second factor: TOTP codes from an authenticator app, recovery codes")
-
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 @bp.route("/me/mfa/totp", methods=["POST"], guard=FRESH_ACCESS_TOKEN)
@@ -52,7 +51,7 @@ def turn_off_totp(data):
 @errors(409)
 @bp.response(200, RecoveryCodesSchema)
 def renew_recovery_codes():
-    """Replace the recovery codes with ten new ones, from a session that logged in with a second factor."""
+    """Replace the recovery codes with ten new ones, with a token from a login with a second factor just now."""
     codes = second_factor.renew_recovery_codes(current_user)
     db.session.commit()
     return {"recovery_codes": codes}, NO_STORE

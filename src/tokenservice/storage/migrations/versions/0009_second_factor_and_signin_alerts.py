@@ -43,9 +43,14 @@ def upgrade():
         "link_tokens",
         sa.Column("session_id", sa.Uuid(), sa.ForeignKey("sessions.id", ondelete="CASCADE"), nullable=True),
     )
+    # Deleting a session (flask sessions purge) looks for its alert tokens by this index, not by a scan.
+    op.create_index(
+        "ix_link_tokens_session_id", "link_tokens", ["session_id"], postgresql_where=sa.text("session_id IS NOT NULL")
+    )
 
 
 def downgrade():
+    op.drop_index("ix_link_tokens_session_id", "link_tokens")
     op.drop_column("link_tokens", "session_id")
     op.drop_column("sessions", "amr")
     op.drop_index("ix_recovery_codes_user_id", "recovery_codes")

@@ -187,6 +187,30 @@ async function loadSessions() {
   }));
 }
 
+// The QR code of an enrolment, drawn afresh from the answer's SVG: only its size and the path's
+// drawing commands are taken, never an element or attribute as sent (a copy of this page served
+// without the service's CSP may be talking to a stranger's API, whose SVG could carry handlers).
+function qrCode(markup) {
+  const sent = new DOMParser().parseFromString(markup, "text/html").querySelector("svg");
+  const path = sent?.querySelector("path");
+  const d = path?.getAttribute("d") ?? "";
+  const scale = /^scale\((\d{1,2})\)$/.exec(path?.getAttribute("transform") ?? "")?.[1] ?? "1";
+  const size = sent?.getAttribute("width") ?? "";
+  if (!/^[MmHhVvZz0-9. -]+$/.test(d) || !/^\d{1,4}$/.test(size)) return null;
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("width", size);
+  svg.setAttribute("height", size);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "QR code for an authenticator app");
+  const drawn = document.createElementNS(NS, "path");
+  drawn.setAttribute("d", d);
+  drawn.setAttribute("transform", `scale(${scale})`);
+  drawn.setAttribute("stroke", "#000");
+  svg.append(drawn);
+  return svg;
+}
+
 // A password login, with the second factor's code (`second`: { otp } or { recovery_code }) when asked for it.
 async function logIn(username, password, second = {}) {
   const device = localStorage.getItem(DEVICE_KEY);
@@ -268,9 +292,8 @@ $("enrol").addEventListener("click", () => run(async () => {
   const res = await api("POST", "/me/mfa/totp");
   if (res.status === 401) throw new SessionEnded();
   if (res.status !== 200) throw new ApiError(res);
-  // The service's own SVG, parsed as inert markup (DOMParser runs no scripts) and moved into the page.
-  const svg = new DOMParser().parseFromString(res.data.qr_svg, "text/html").querySelector("svg");
-  $("qr").replaceChildren(...(svg ? [document.adoptNode(svg)] : []));
+  const qr = qrCode(res.data.qr_svg);
+  $("qr").replaceChildren(...(qr ? [qr] : []));
   $("totp-secret").textContent = res.data.secret;
   $("enrol-code").value = "";
   $("enrol-form").hidden = false;
