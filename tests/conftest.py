@@ -32,6 +32,7 @@ from helpers import (
     PASSWORD,
     REDIS_URL,
     SECRET,
+    basic,
     bearer,
     claims_of,
     steady_step,
@@ -42,6 +43,7 @@ from smtp_server import Mailbox, Outbox
 from sqlalchemy import text
 
 from tokenservice import create_app
+from tokenservice.rules.clients import create_client
 from tokenservice.rules.passwords import hash_password
 from tokenservice.storage.extensions import db
 from tokenservice.storage.models import User
@@ -347,6 +349,18 @@ class AuthActions:
         confirmed = self.client.post("/me/mfa/totp/confirm", json={"code": code}, headers=login.headers)
         assert confirmed.status_code == 200, confirmed.json
         return secret, confirmed.json["recovery_codes"]
+
+    def add_client(self, *scopes: str, name: str = "cron") -> tuple[str, str]:
+        """Create a client with these scopes (as `flask clients create` does); its id and secret."""
+        with self.app.app_context():
+            new = create_client(name=name, scopes=list(scopes))
+            db.session.commit()
+            return new.client.id, new.secret
+
+    def client_token(self, client_id: str, secret: str, **form):
+        """POST /token with grant_type=client_credentials and HTTP Basic (and `form`: scope); the response."""
+        body = {"grant_type": "client_credentials", **form}
+        return self.client.post("/token", data=body, headers=basic(client_id, secret))
 
     def refresh(self, refresh_token: str, *, client=None):
         """POST /token/refresh with the refresh token in Authorization: Bearer; returns the response."""

@@ -145,9 +145,17 @@ def assert_forbidden(response) -> None:
 
 
 SESSION_ID = str(uuid.UUID(int=1))  # api_routes' <session_id>: of no session
+CLIENT_ID = "tsc_" + "A" * 22  # api_routes' <client_id>: of no client
 
 # The guards that need a token (web/guards.py), and the API routes read from the app itself.
-ACCESS_GUARDS = {guards.ACCESS_TOKEN, guards.FRESH_ACCESS_TOKEN, guards.SECOND_FACTOR, guards.ADMIN}
+ACCESS_GUARDS = {
+    guards.ACCESS_TOKEN,
+    guards.FRESH_ACCESS_TOKEN,
+    guards.SECOND_FACTOR,
+    guards.ADMIN,
+    guards.ADMIN_OR_USER_READER,
+}
+ADMIN_GUARDS = {guards.ADMIN, guards.ADMIN_OR_USER_READER}  # what an ordinary user's token is refused by (403)
 TOKEN_GUARDS = {*ACCESS_GUARDS, guards.REFRESH_TOKEN, guards.SESSION_TOKEN}
 
 
@@ -161,6 +169,7 @@ def api_routes(app, wanted=None) -> list[tuple[str, str, guards.Guard]]:
         guard = app.view_functions[rule.endpoint].guard
         if wanted is None or guard in wanted:
             path = rule.rule.replace("<int:user_id>", "1").replace("<uuid:session_id>", SESSION_ID)
+            path = path.replace("<client_id>", CLIENT_ID)
             routes.extend((method, path, guard) for method in sorted(rule.methods - {"HEAD", "OPTIONS"}))
     return routes
 

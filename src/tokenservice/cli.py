@@ -1,4 +1,4 @@
-"""`flask users ...`, `flask sessions ...`, `flask mail ...`: administration from a shell (e.g. `heroku run`).
+"""`flask users ...`, `flask clients ...`, `flask sessions ...`, `flask mail ...`: administration from a shell.
 
 Each command applies the same rules as the HTTP API, through the same
 functions; a refusal (rules/exceptions.py) exits 1 with its sentence.
@@ -14,6 +14,7 @@ from flask.cli import AppGroup
 from marshmallow import ValidationError
 
 from .mail import sender
+from .rules import clients
 from .rules.exceptions import Refusal
 from .rules.login_failures import purge_failures, unlock
 from .rules.password_reset import reset_link
@@ -35,6 +36,7 @@ users_cli = AppGroup("users", help="Manage users.")
 sessions_cli = AppGroup("sessions", help="Manage login sessions.")
 keys_cli = AppGroup("keys", help="Signing keys for RS256 and ES256.")
 mail_cli = AppGroup("mail", help="The mail outbox.")
+clients_cli = AppGroup("clients", help="Credentials for machines (grant_type=client_credentials).")
 
 PROMPT_HELP = "Prompted for (twice, hidden) when left out."
 
@@ -152,6 +154,49 @@ def legacy_hashes_command(expire: bool) -> None:
         click.echo(f"{len(users)} user(s) with a legacy password hash.")
 
 
+@clients_cli.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(clients.SCOPES))
+def create_client_command(name: str, scopes: tuple[str, ...]) -> None:
+    """Create a client; prints its id and its secret, which is shown only this once."""
+    with _refusals("client not created"):
+        new = clients.create_client(name=name, scopes=list(scopes))
+        db.session.commit()
+    click.echo(
+        f"client_id:     {new.client.id}\nclient_secret: {new.secret}\nscopes:        {' '.join(new.client.scopes)}"
+    )
+    click.echo("Keep the secret now: only its hash is stored.", err=True)
+
+
+@clients_cli.command("list")
+def list_clients_command() -> None:
+    """id, name, scopes, active."""
+    for client in clients.list_clients():
+        click.echo(
+            f"{client.id}\t{client.name}\t{' '.join(client.scopes)}\t{'active' if client.is_active else 'disabled'}"
+        )
+
+
+@clients_cli.command("disable")
+@click.argument("client_id")
+def disable_client_command(client_id: str) -> None:
+    """Disable a client: its tokens stop at once."""
+    with _refusals("client not disabled"):
+        clients.set_active(clients.get_client(client_id), False)
+        db.session.commit()
+    click.echo(f"Disabled {client_id}; its tokens have stopped.")
+
+
+@clients_cli.command("delete")
+@click.argument("client_id")
+def delete_client_command(client_id: str) -> None:
+    """Delete a client: its tokens stop at once."""
+    with _refusals("client not deleted"):
+        clients.delete_client(clients.get_client(client_id))
+        db.session.commit()
+    click.echo(f"Deleted {client_id}; its tokens have stopped.")
+
+
 @sessions_cli.command("purge")
 def purge_command() -> None:
     """Delete ended and expired sessions, and failed logins that no longer count (safe to run at any time)."""
@@ -216,6 +261,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(sessions_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(mail_cli)
+    app.cli.add_command(clients_cli)
 
 
 def _prompt_password() -> str:

@@ -47,7 +47,7 @@ def odd(request):
 def test_on_every_guarded_route(app, client, admin, odd):
     access, refresh = forge(admin.claims, **odd), forge(claims_of(admin.refresh_token), **odd)
     routes = api_routes(app, TOKEN_GUARDS)
-    assert len(routes) == 20
+    assert len(routes) == 24
     for method, path, guard in routes:
         assert_refused(call(client, method, path, refresh if guard is guards.REFRESH_TOKEN else access))
 

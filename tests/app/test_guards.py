@@ -7,6 +7,8 @@ same way as soon as it exists.
 import pytest
 from helpers import (
     ACCESS_GUARDS,
+    ADMIN_GUARDS,
+    CLIENT_ID,
     SESSION_ID,
     TAMPERINGS,
     TOKEN_GUARDS,
@@ -27,13 +29,18 @@ from tokenservice.web import guards
 
 def test_every_api_route_has_a_guard(app):
     routes = api_routes(app)
-    assert len(routes) == 28
-    assert {guard for _, _, guard in routes} == {guards.ANYONE, guards.REGISTRATION, *TOKEN_GUARDS}
+    assert len(routes) == 36
+    assert {guard for _, _, guard in routes} == {
+        guards.ANYONE,
+        guards.REGISTRATION,
+        guards.INTROSPECTING_CLIENT,
+        *TOKEN_GUARDS,
+    }
 
 
 def test_no_token(app, client):
     routes = api_routes(app, TOKEN_GUARDS)
-    assert len(routes) == 20
+    assert len(routes) == 24
     for method, path, _ in routes:
         assert_refused(call(client, method, path), "authorization_required")
 
@@ -69,8 +76,8 @@ def test_a_token_of_an_ended_session(app, client, admin, database):
 
 
 def test_an_ordinary_user_on_admin_routes(app, client, alice):
-    routes = api_routes(app, {guards.ADMIN})
-    assert len(routes) == 7
+    routes = api_routes(app, ADMIN_GUARDS)
+    assert len(routes) == 11
     for method, path, _ in routes:
         assert_forbidden(call(client, method, path, alice.access_token))
 
@@ -85,6 +92,7 @@ def test_the_document_follows_each_guard(app, client):
     document = client.get("/openapi.json").json
     for method, path, guard in api_routes(app):
         template = path.replace(SESSION_ID, "{session_id}").replace("/1", "/{user_id}")
+        template = template.replace(CLIENT_ID, "{client_id}")
         operation = document["paths"][template][method.lower()]
         if guard is not guards.ANYONE:
             assert operation["security"] == guard.security, (method, path)

@@ -30,7 +30,12 @@ def test_every_route_is_documented(app, document):
         if method != "parameters"  # shared by the path's operations, not an operation
     }
     served = {
-        (rule.rule.replace("<int:user_id>", "{user_id}").replace("<uuid:session_id>", "{session_id}"), method)
+        (
+            rule.rule.replace("<int:user_id>", "{user_id}")
+            .replace("<uuid:session_id>", "{session_id}")
+            .replace("<client_id>", "{client_id}"),
+            method,
+        )
         for rule in app.url_map.iter_rules()
         if rule.rule not in UNDOCUMENTED and not rule.rule.startswith("/docs/")
         for method in rule.methods - {"HEAD", "OPTIONS"}
@@ -113,12 +118,16 @@ def test_the_app_keeps_its_documented_contract(app, admin):
         fuzz(operation, lambda: admin.headers)
         fuzzed.append(operation.label)
     assert sorted(fuzzed) == [
+        "DELETE /clients/{client_id}",
         "DELETE /me/mfa/totp",
         "DELETE /me/sessions/{session_id}",
         "DELETE /users/{user_id}",
         "DELETE /users/{user_id}/mfa",
         "DELETE /users/{user_id}/sessions/{session_id}",
         "GET /.well-known/jwks.json",
+        "GET /.well-known/oauth-authorization-server",
+        "GET /.well-known/openid-configuration",
+        "GET /clients",
         "GET /health",
         "GET /me",
         "GET /me/sessions",
@@ -126,9 +135,12 @@ def test_the_app_keeps_its_documented_contract(app, admin):
         "GET /users",
         "GET /users/{user_id}",
         "GET /users/{user_id}/sessions",
+        "PATCH /clients/{client_id}",
         "PATCH /me",
         "PATCH /users/{user_id}",
+        "POST /clients",
         "POST /email/verify",
+        "POST /introspect",
         "POST /me/email/verify",
         "POST /me/mfa/recovery-codes",
         "POST /me/mfa/totp",
@@ -136,6 +148,7 @@ def test_the_app_keeps_its_documented_contract(app, admin):
         "POST /me/password",
         "POST /password/forgot",
         "POST /password/reset",
+        "POST /revoke",
         "POST /signin-alerts/end-session",
         "POST /token",
         "POST /token/refresh",

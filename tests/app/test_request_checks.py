@@ -18,6 +18,8 @@ JSON_ROUTES = [
     ("POST", "/me/mfa/totp/confirm"),
     ("DELETE", "/me/mfa/totp"),
     ("POST", "/signin-alerts/end-session"),
+    ("POST", "/clients"),
+    ("PATCH", "/clients/tsc_AAAAAAAAAAAAAAAAAAAAAA"),
 ]
 
 
@@ -84,7 +86,7 @@ def json_body_fields(client) -> list[tuple[str, str, str]]:
             schema = content["application/json"]["schema"]
             if "$ref" in schema:
                 schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
-            concrete = path.replace("{user_id}", "1")
+            concrete = path.replace("{user_id}", "1").replace("{client_id}", "tsc_" + "A" * 22)
             found.extend((method.upper(), concrete, field) for field in schema["properties"])
     return found
 

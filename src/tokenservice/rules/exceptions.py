@@ -53,7 +53,7 @@ class BodyTooSlow(Refusal):
 
 
 class UnsupportedGrantType(Refusal):
-    message = "grant_type must be 'password' or 'refresh_token'."
+    message = "grant_type must be 'password', 'refresh_token' or 'client_credentials'."
 
 
 class InvalidCredentials(Refusal):
@@ -107,6 +107,26 @@ class SecondFactorRequired(Refusal):
     message = "This needs a session that logged in with a second factor."
 
 
+class InvalidClient(Refusal):
+    """Client credentials that are missing, wrong, or of a client disabled or deleted (RFC 6749 5.2)."""
+
+    message = "The client credentials are missing or wrong."
+
+
+class InvalidScope(Refusal):
+    message = "The client may not ask for that scope."
+
+
+class UnauthorizedClient(Refusal):
+    """A client revoking a token that was issued to another client (RFC 7009 2.1)."""
+
+    message = "That token was not issued to this client."
+
+
+class NoSuchClient(Refusal):
+    message = "There is no such client."
+
+
 class TokenRequired(Refusal):
     message = "This route needs an access token."
 
@@ -139,6 +159,12 @@ class Forbidden(Refusal):
     """A valid token whose user lacks the role the action needs."""
 
     message = "This needs an admin."
+
+
+class ClientTokenRefused(Forbidden):
+    """A client's token on a route for users only."""
+
+    message = "This route is for users: a client's token is not accepted here."
 
 
 class NoSuchUser(Refusal):

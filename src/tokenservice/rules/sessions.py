@@ -76,6 +76,17 @@ def list_sessions(*, user_id: int) -> list[LoginSession]:
     return list(db.session.execute(query.order_by(LoginSession.last_used_at.desc())).scalars())
 
 
+def is_current_refresh_token(*, user_id: int, session_id: uuid.UUID, jti: uuid.UUID) -> bool:
+    """Whether `jti` is the live refresh token of a live session of an active user."""
+    query = (
+        db.select(LoginSession.id)
+        .join(User, User.id == LoginSession.user_id)
+        .where(LoginSession.id == session_id, LoginSession.user_id == user_id, LoginSession.refresh_jti == jti)
+        .where(LIVE_USER)
+    )
+    return db.session.execute(query).first() is not None
+
+
 def end_session(*, user_id: int, session_id: uuid.UUID) -> None:
     """End one live session of the user (NoSuchSession when there is none: another user's is none); caller commits."""
     if not end_sessions(user_id=user_id, session_id=session_id):

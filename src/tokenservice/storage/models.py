@@ -1,4 +1,4 @@
-"""The database tables: users and their recovery codes, login sessions, one-use link tokens, and the mail outbox."""
+"""The tables: users and their recovery codes, login sessions, clients and their tokens, link tokens, the outbox."""
 
 import uuid
 from datetime import datetime
@@ -163,3 +163,29 @@ class OutboxItem(Model):
     attempts: Mapped[int] = mapped_column(server_default=text("0"))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     gave_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApiClient(Model):
+    """A machine's credentials (rules/clients.py): its secret stored only as SHA-256, its scopes."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the client_id, "tsc_..."
+    name: Mapped[str] = mapped_column(String(100))
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    is_active: Mapped[bool] = mapped_column(server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ClientToken(Model):
+    """One access token of a client (its `sid`): live until it expires or ends (/revoke, the client disabled)."""
+
+    __tablename__ = "client_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -2,9 +2,10 @@
 
 A token whose signature is good can still carry claims of the wrong shape:
 every service that verifies HS256 tokens holds the key that signs them.
-`read_claims` is the one check: issuing.py runs it on every token before its
-signature is verified (the guards, the refresh grant and /logout all decode
-through there), and the rules read the claims through it.
+`read_any_claims` is the one check: issuing.py runs it on every token before
+its signature is verified (the guards, the refresh grant, /logout and
+introspection all decode through there); a user's token is read by
+`read_claims`, a client's (rules/clients.py) as ClientClaims.
 """
 
 import math
@@ -13,6 +14,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..rules.clients import CLIENT_ID
 from ..rules.exceptions import InvalidToken
 
 ACCESS = "access"
@@ -50,6 +52,31 @@ def read_claims(claims: Mapping) -> Claims:
         raise InvalidToken()
     return Claims(
         user_id=int(sub), session_id=_uuid(claims.get("sid")), jti=_uuid(claims.get("jti")), kind=kind, amr=tuple(amr)
+    )
+
+
+@dataclass(frozen=True)
+class ClientClaims:
+    """A client's access token (rules/clients.py): `sub` and `client_id` the client's id, `scope` its scopes."""
+
+    client_id: str
+    session_id: uuid.UUID  # the token's row in client_tokens
+    jti: uuid.UUID
+    scopes: tuple[str, ...]
+
+
+def read_any_claims(claims: Mapping) -> Claims | ClientClaims:
+    """A user's token as read_claims reads it, or a client's access token; else InvalidToken."""
+    sub = claims.get("sub")
+    if not (isinstance(sub, str) and CLIENT_ID.fullmatch(sub)):
+        return read_claims(claims)
+    scope = claims.get("scope")
+    if claims.get("client_id") != sub or claims.get("type") != ACCESS or not isinstance(scope, str):
+        raise InvalidToken()
+    if not all(_is_number(claims[name]) for name in ("exp", "nbf", "iat") if name in claims) or "exp" not in claims:
+        raise InvalidToken()
+    return ClientClaims(
+        client_id=sub, session_id=_uuid(claims.get("sid")), jti=_uuid(claims.get("jti")), scopes=tuple(scope.split())
     )
 
 

@@ -12,17 +12,20 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flask import current_app, g
+from flask import current_app, g, request
 from flask_jwt_extended import get_current_user, get_jwt, jwt_required, verify_jwt_in_request
 from flask_jwt_extended.exceptions import NoAuthorizationError, UserLookupError
 from jwt import ExpiredSignatureError
 
-from ..rules.exceptions import SecondFactorRequired
+from ..rules.clients import INTROSPECT, READ_USERS, authenticate_client
+from ..rules.exceptions import Forbidden, SecondFactorRequired
 from ..rules.roles import require_admin
 from ..rules.second_factor import OTP
-from ..tokens.claims import read_claims
+from ..storage.models import ApiClient
+from ..tokens.claims import ClientClaims, read_any_claims, read_claims
 from ..tokens.cookies import cookie_mode, refuse_tossed_cookies
 from ..tokens.decoded_tokens import expired_claims
+from ..tokens.issuing import ACCEPTS_CLIENTS
 from .openapi import REGISTRATION_SECURITY, TOKEN_SECURITY, errors
 
 # Flask-JWT-Extended's default JWT_CSRF_METHODS: in cookie mode, these need
@@ -81,6 +84,58 @@ def _second_factor_proven(view):
         return view(*args, **kwargs)
 
     return jwt_required(fresh=True)(second_factor_proven)
+
+
+def _admin_or_client_with(scope: str):
+    """An admin's token, or a live client's token that carries `scope` (403 without it)."""
+
+    def guard(view):
+        @functools.wraps(view)
+        def admin_or_client(*args, **kwargs):
+            caller = get_current_user()
+            if isinstance(caller, ApiClient):
+                claims = read_any_claims(get_jwt())
+                if not (isinstance(claims, ClientClaims) and scope in claims.scopes):
+                    raise Forbidden(f"This client's token does not carry the scope {scope}.")
+            else:
+                require_admin(caller)
+            return view(*args, **kwargs)
+
+        checked = jwt_required()(admin_or_client)
+
+        @functools.wraps(view)
+        def taking_clients(*args, **kwargs):
+            g.setdefault(ACCEPTS_CLIENTS, True)  # before the token is read (tokens/issuing.py)
+            return checked(*args, **kwargs)
+
+        return taking_clients
+
+    return guard
+
+
+def client_credentials() -> tuple[str | None, str | None]:
+    """The client id and secret of HTTP Basic, or else of the form (RFC 6749 2.3.1); (None, None) without."""
+    basic = request.authorization
+    if basic is not None and basic.type == "basic":
+        return basic.username, basic.password
+    return request.form.get("client_id"), request.form.get("client_secret")
+
+
+def _client_with(scope: str):
+    """Client credentials (HTTP Basic or the form) of an active client that holds `scope`."""
+
+    def guard(view):
+        @functools.wraps(view)
+        def authenticated_client(*args, **kwargs):
+            client = authenticate_client(*client_credentials())
+            if scope not in client.scopes:
+                raise Forbidden(f"This client does not hold the scope {scope}.")
+            g.client = client
+            return view(*args, **kwargs)
+
+        return authenticated_client
+
+    return guard
 
 
 def _registration_allowed(view):
@@ -174,6 +229,15 @@ SECOND_FACTOR = Guard(
 )
 # An access token of a live, active admin (401 without a token, 403 for anyone else).
 ADMIN = Guard(_admin_only, TOKEN_SECURITY, (401, 403, 503), reads_token=True)
+# An admin's access token, or a client's token with the scope users:read (403 for anyone else).
+ADMIN_OR_USER_READER = Guard(
+    _admin_or_client_with(READ_USERS),
+    [*TOKEN_SECURITY, {"clientCredentials": [READ_USERS]}],
+    (401, 403, 503),
+    reads_token=True,
+)
+# A client's own credentials, HTTP Basic or in the form, of a client that holds the scope introspect.
+INTROSPECTING_CLIENT = Guard(_client_with(INTROSPECT), [{"basicAuth": []}], (401, 403, 503))
 # Anyone while ALLOW_REGISTRATION is true, else as ADMIN.
 REGISTRATION = Guard(_registration_allowed, REGISTRATION_SECURITY, (401, 403, 503), reads_token=True)
 # An access or refresh token whose signature is good, even an expired one

@@ -22,6 +22,8 @@ import flask.logging
 from flask import Flask, g, has_request_context, request
 from flask_jwt_extended import get_jwt
 
+from ..rules.clients import ID_PREFIX
+
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -83,9 +85,11 @@ def init_app(app: Flask) -> None:
             "status": response.status_code,
             "duration_ms": round((time.perf_counter() - g.request_started) * 1000, 1),
         }
-        user_id = g.get("user_id") or _token_user_id()
-        if user_id:
-            fields["user_id"] = int(user_id)
+        subject = g.get("user_id") or _token_user_id()
+        if isinstance(subject, str) and subject.startswith(ID_PREFIX):
+            fields["client_id"] = subject  # a client's token (rules/clients.py)
+        elif subject:
+            fields["user_id"] = int(subject)
         requests_log.info("request", extra={"fields": fields})
         return response
 

@@ -13,6 +13,7 @@ from apispec import BasePlugin
 from flask import Flask
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from ..rules.clients import INTROSPECT, READ_USERS
 from ..rules.exceptions import InvalidInput
 from .request_checks import refuse_deep_json, refuse_unencodable_text
 from .schemas import ErrorSchema
@@ -80,6 +81,12 @@ def init_api(app: Flask) -> Api:
     api.spec.components.security_scheme(
         "oauth2",
         {"type": "oauth2", "flows": {"password": {"tokenUrl": "/token", "refreshUrl": "/token", "scopes": {}}}},
+    )
+    # A client's own token (grant_type=client_credentials, rules/clients.py), for the routes that take one.
+    client_scopes = {INTROSPECT: "Introspect tokens (POST /introspect)", READ_USERS: "Read users (GET /users...)"}
+    api.spec.components.security_scheme(
+        "clientCredentials",
+        {"type": "oauth2", "flows": {"clientCredentials": {"tokenUrl": "/token", "scopes": client_scopes}}},
     )
     for status in DOCUMENTED_ERRORS:
         # flask-smorest registers these lazily, on first use through its own

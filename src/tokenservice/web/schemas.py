@@ -4,6 +4,7 @@ import re
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from ..rules.clients import SCOPES
 from ..rules.passwords import password_problem
 from ..storage.models import ROLES
 
@@ -181,6 +182,83 @@ class EndAlertedSessionSchema(Schema):
     everywhere = fields.Boolean(load_default=False, metadata={"description": "End every other session too."})
 
 
+class NewClientSchema(Schema):
+    name = fields.String(required=True, validate=validate.And(validate.Length(min=1, max=100), no_nul))
+    scopes = fields.List(
+        fields.String(validate=validate.OneOf(SCOPES)),
+        required=True,
+        validate=validate.Length(min=1, max=len(SCOPES)),
+        metadata={"description": f"One or more of: {', '.join(SCOPES)}."},
+    )
+
+
+class NewClientSecretSchema(Schema):
+    client_id = fields.String()
+    client_secret = fields.String(metadata={"description": "Shown this once; only its hash is kept."})
+    name = fields.String()
+    scopes = fields.List(fields.String())
+
+
+class ClientSchema(Schema):
+    client_id = fields.String()
+    name = fields.String()
+    scopes = fields.List(fields.String())
+    is_active = fields.Boolean()
+    created_at = fields.DateTime()
+
+
+class ClientListSchema(Schema):
+    items = fields.List(fields.Nested(ClientSchema))
+
+
+class ClientUpdateSchema(Schema):
+    is_active = fields.Boolean(metadata={"description": "false: the client's tokens stop at once."})
+
+
+FORM_TOKEN = {"description": "The token, as a client holds it."}
+
+
+class IntrospectionRequestSchema(Schema):
+    token = fields.String(required=True, load_only=True, validate=validate.Length(max=8192), metadata=FORM_TOKEN)
+    token_type_hint = fields.String(validate=validate.Length(max=32))
+    client_id = fields.String(validate=validate.Length(max=100))
+    client_secret = fields.String(load_only=True, validate=validate.Length(max=200))
+
+
+class IntrospectionSchema(Schema):
+    """RFC 7662 2.2: only `active` when the token is not active."""
+
+    active = fields.Boolean(required=True)
+    sub = fields.String()
+    exp = fields.Integer()
+    iat = fields.Integer()
+    sid = fields.String()
+    scope = fields.String()
+    client_id = fields.String()
+    token_type = fields.String()
+    iss = fields.String()
+    aud = fields.Raw()
+
+
+class DiscoverySchema(Schema):
+    """RFC 8414 2's fields that are true of this service."""
+
+    issuer = fields.String()
+    token_endpoint = fields.String()
+    jwks_uri = fields.String(metadata={"description": "RS256 and ES256 only: with HS256 there are no public keys."})
+    grant_types_supported = fields.List(fields.String())
+    token_endpoint_auth_methods_supported = fields.List(fields.String())
+    response_types_supported = fields.List(
+        fields.String(), metadata={"description": "None: no authorization endpoint."}
+    )
+    scopes_supported = fields.List(fields.String())
+    introspection_endpoint = fields.String()
+    introspection_endpoint_auth_methods_supported = fields.List(fields.String())
+    revocation_endpoint = fields.String()
+    revocation_endpoint_auth_methods_supported = fields.List(fields.String())
+    service_documentation = fields.String()
+
+
 class AcceptedSchema(Schema):
     message = fields.String()
 
@@ -207,14 +285,16 @@ class TokenRequestSchema(Schema):
         validate=validate.Length(max=64),
         metadata={"description": "Instead of otp, one of the recovery codes (with HTTP Basic: X-Recovery-Code)."},
     )
-    # OAuth 2.0 clients (Swagger UI's Authorize among them) send these; ignored.
-    scope = fields.String()
-    client_id = fields.String()
-    client_secret = fields.String(load_only=True)
+    # A client's credentials and the scopes it asks for, with grant_type=client_credentials; ignored otherwise
+    # (OAuth 2.0 clients, Swagger UI's Authorize among them, send them with the password grant).
+    scope = fields.String(validate=validate.Length(max=200))
+    client_id = fields.String(validate=validate.Length(max=100))
+    client_secret = fields.String(load_only=True, validate=validate.Length(max=200))
 
 
 class TokenResponseSchema(Schema):
     access_token = fields.String()
+    scope = fields.String(metadata={"description": "client_credentials only: the scopes the token carries."})
     token_type = fields.String()
     expires_in = fields.Integer()
     refresh_token = fields.String()

@@ -1,6 +1,22 @@
 """One blueprint per resource."""
 
-from . import email_verification, health, jwks, logout, me, mfa, password_reset, sessions, signin_alerts, token, users
+from . import (
+    clients,
+    discovery,
+    email_verification,
+    health,
+    introspection,
+    jwks,
+    logout,
+    me,
+    mfa,
+    password_reset,
+    revocation,
+    sessions,
+    signin_alerts,
+    token,
+    users,
+)
 
 BLUEPRINTS = (
     health.bp,
@@ -14,4 +30,8 @@ BLUEPRINTS = (
     password_reset.bp,
     email_verification.bp,
     jwks.bp,
+    discovery.bp,
+    clients.bp,
+    introspection.bp,
+    revocation.bp,
 )

@@ -1,6 +1,7 @@
-from flask import request
+from flask import current_app, request
 from flask_jwt_extended import decode_token, get_jwt
 
+from ...rules.clients import authenticate_client, issue_client_token
 from ...rules.devices import device_token
 from ...rules.exceptions import InvalidInput, UnsupportedGrantType
 from ...rules.sessions import Client, refresh_session, start_session
@@ -9,7 +10,7 @@ from ...rules.users import authenticate
 from ...storage.extensions import db
 from ...tokens.claims import read_refresh_claims
 from ...tokens.cookies import send_token_cookies
-from ...tokens.issuing import issue_tokens
+from ...tokens.issuing import client_token_response, issue_tokens
 from .. import logs
 from ..guards import ANYONE, REFRESH_TOKEN
 from ..openapi import Blueprint, errors
@@ -34,7 +35,8 @@ MISSING = "Missing data for required field."
         "required": False,
         "description": "Credentials as JSON or as a form (OAuth 2.0 password grant), or none with HTTP Basic; "
         "or grant_type=refresh_token with a refresh_token. A user with a second factor adds otp or recovery_code "
-        "(401 mfa_required without, 401 invalid_otp when wrong or used).",
+        "(401 mfa_required without, 401 invalid_otp when wrong or used). A client: grant_type=client_credentials "
+        "with its id and secret in HTTP Basic (or client_id and client_secret), and optionally scope.",
         "content": {JSON: {"schema": TokenRequestSchema}, FORM: {"schema": TokenRequestSchema}},
     },
     security=[{}, {"basicAuth": []}],
@@ -49,6 +51,8 @@ def create_token(data):
         # decode_token checks the signature, expiry, issuer and audience, but
         # runs none of the loaders: refresh_session makes the session checks.
         return _refreshed(decode_token(data["refresh_token"]))
+    if data["grant_type"] == "client_credentials":
+        return _client_token(data)
     if data["grant_type"] != "password":
         raise UnsupportedGrantType()
     username, password = _credentials(data)
@@ -77,6 +81,21 @@ def create_token(data):
 def refresh_token():
     """Trade the refresh token in Authorization: Bearer for new tokens of the same session."""
     return _refreshed(get_jwt())
+
+
+def _client_token(data: dict):
+    """A client's access token for its id and secret (HTTP Basic first, as RFC 6749 2.3.1 prefers, else the body)."""
+    basic = request.authorization
+    if basic is not None and basic.type == "basic":
+        client_id, secret = basic.username, basic.password
+    else:
+        client_id, secret = data.get("client_id"), data.get("client_secret")
+    client = authenticate_client(client_id, secret)
+    lifetime = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    token = issue_client_token(client, scope=data.get("scope"), lifetime=lifetime)
+    answer = client_token_response(client=client, token=token)
+    db.session.commit()
+    return answer, NO_STORE
 
 
 def _refreshed(claims: dict):

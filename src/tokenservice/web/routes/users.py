@@ -3,7 +3,7 @@ from marshmallow import RAISE
 
 from ...rules.users import create_user, delete_user, get_user, list_users, update_user
 from ...storage.extensions import db
-from ..guards import ADMIN, REGISTRATION, require_admin_caller
+from ..guards import ADMIN, ADMIN_OR_USER_READER, REGISTRATION, require_admin_caller
 from ..openapi import Blueprint, errors
 from ..rate_limits import per_address, spend
 from ..request_checks import JSON, accepts
@@ -31,7 +31,7 @@ def register(data):
     return user, {"Location": f"/users/{user.id}"}
 
 
-@bp.route("/users", methods=["GET"], guard=ADMIN)
+@bp.route("/users", methods=["GET"], guard=ADMIN_OR_USER_READER)
 @bp.arguments(UserListQuerySchema, location="query", unknown=RAISE)
 @bp.response(200, UserListSchema)
 def index(query):
@@ -46,7 +46,7 @@ def index(query):
     return {"items": items, "page": query["page"], "per_page": query["per_page"], "total": total}
 
 
-@bp.route("/users/<int:user_id>", methods=["GET"], guard=ADMIN)
+@bp.route("/users/<int:user_id>", methods=["GET"], guard=ADMIN_OR_USER_READER)
 @errors(404)
 @bp.response(200, UserSchema)
 def show(user_id):
