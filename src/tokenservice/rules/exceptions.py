@@ -123,6 +123,12 @@ class UnauthorizedClient(Refusal):
     message = "That token was not issued to this client."
 
 
+class NotDiscoverable(Refusal):
+    """The discovery documents need an issuer other services can start from."""
+
+    message = "Discovery needs JWT_ISSUER set to this service's https:// address (the tokens' iss)."
+
+
 class NoSuchClient(Refusal):
     message = "There is no such client."
 

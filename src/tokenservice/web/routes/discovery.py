@@ -1,9 +1,9 @@
 from urllib.parse import urlsplit
 
 from flask import current_app
-from werkzeug.exceptions import NotFound
 
 from ...rules.clients import SCOPES
+from ...rules.exceptions import NotDiscoverable
 from ..guards import ANYONE
 from ..openapi import Blueprint, errors
 from ..schemas import DiscoverySchema
@@ -36,7 +36,7 @@ def _metadata() -> dict:
     config = current_app.config
     issuer = config["JWT_ENCODE_ISSUER"]
     if not is_discoverable(issuer):
-        raise NotFound()
+        raise NotDiscoverable()
     base = issuer.rstrip("/")
     metadata = {
         "issuer": issuer,
