@@ -14,7 +14,7 @@ import uuid
 import flask_migrate
 import pytest
 from deployment import deploy_env, exchange, login, run, web_server
-from helpers import MAIL_ENVIRON, PASSWORD, assert_error, basic, bearer
+from helpers import CLIENT_ID, MAIL_ENVIRON, PASSWORD, assert_error, basic, bearer
 from sqlalchemy import func, select
 
 from tokenservice.storage import embedded_db
@@ -75,6 +75,9 @@ NO_DATABASE = {
     "demo.asset": ("/app.js", 200),
     # The public keys, loaded when the app starts (404 under HS256, as here).
     "keys.jwks": ("/.well-known/jwks.json", 404),
+    # The discovery documents, built from the settings (404 without JWT_ISSUER, as here).
+    "discovery.authorization_server": ("/.well-known/oauth-authorization-server", 404),
+    "discovery.openid_configuration": ("/.well-known/openid-configuration", 404),
 }
 
 # A valid body for each route that reads one, so that only the database can
@@ -92,7 +95,10 @@ BODIES = {
     "mfa.confirm_totp": {"code": "123456"},
     "mfa.turn_off_totp": {"password": PASSWORD, "code": "123456"},
     "signin_alerts.end_session_from_alert": {"token": "A" * 43},
+    "clients.create": {"name": "cron", "scopes": ["introspect"]},
+    "clients.update": {"is_active": False},
 }
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def outage_requests(app, user: dict, admin: dict) -> list[tuple[str, str, dict | None, dict]]:
@@ -111,9 +117,16 @@ def outage_requests(app, user: dict, admin: dict) -> list[tuple[str, str, dict |
         guards.SESSION_TOKEN: user["access_token"],
         guards.REFRESH_TOKEN: user["refresh_token"],
         guards.ADMIN: admin["access_token"],
+        guards.ADMIN_OR_USER_READER: admin["access_token"],
+        guards.INTROSPECTING_CLIENT: None,  # client credentials, below
+    }
+    # The form routes, each with what makes it reach the database: client credentials, a real token.
+    forms = {
+        "introspection.introspect_token": (f"token={user['access_token']}".encode(), basic(CLIENT_ID, "x")),
+        "revocation.revoke_token": (f"token={user['access_token']}".encode(), {}),
     }
     # A real user, for /users/<id>; a session id (of no session: the database is down either way).
-    values = {"user_id": user["user_id"], "session_id": uuid.uuid4()}
+    values = {"user_id": user["user_id"], "session_id": uuid.uuid4(), "client_id": CLIENT_ID}
     urls = app.url_map.bind("localhost")
     requests = []
     for rule in app.url_map.iter_rules():
@@ -125,6 +138,10 @@ def outage_requests(app, user: dict, admin: dict) -> list[tuple[str, str, dict |
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             path = urls.build(rule.endpoint, {name: values[name] for name in rule.arguments}, method=method)
             headers = bearer(tokens[guard]) if tokens[guard] else {}
+            if rule.endpoint in forms:
+                body, credentials = forms[rule.endpoint]
+                requests.append((method, path, body, {**FORM, **credentials}))
+                continue
             requests.append((method, path, BODIES.get(rule.endpoint), headers))
     return requests + [
         # The refresh grant: POST /token/refresh's work, through POST /token.
@@ -163,7 +180,10 @@ def test_down_then_up_under_gunicorn(own_postgres, outage_app, auth):
             wrong = []
             for method, path, body, headers in requests:
                 started = time.monotonic()
-                status, answer_headers, answer = exchange(port, method, path, body, headers)
+                form = isinstance(body, bytes)
+                status, answer_headers, answer = exchange(
+                    port, method, path, None if form else body, headers, raw=body if form else None
+                )
                 took = time.monotonic() - started
                 answered = (status, answer.get("error"), answer_headers.get("Retry-After"))
                 if answered != (503, "service_unavailable", "5") or took >= 6:
