@@ -160,12 +160,12 @@ def app(base_environ):
 
 @pytest.fixture(autouse=True)
 def clean_database(request):
-    """Every test starts with no users, no sessions and no failed logins; but a unit test, which has no database."""
+    """Each test starts with no users, sessions, failed logins, mails or clients; not a unit test (no database)."""
     if tier_of(request.path) == "unit":
         return
     app = request.getfixturevalue("app")
     with app.app_context():
-        db.session.execute(text("TRUNCATE users, sessions, login_failures, outbox RESTART IDENTITY CASCADE"))
+        db.session.execute(text("TRUNCATE users, sessions, login_failures, outbox, clients RESTART IDENTITY CASCADE"))
         db.session.commit()
 
 

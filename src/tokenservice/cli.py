@@ -199,8 +199,9 @@ def delete_client_command(client_id: str) -> None:
 
 @sessions_cli.command("purge")
 def purge_command() -> None:
-    """Delete ended and expired sessions, and failed logins that no longer count (safe to run at any time)."""
+    """Delete ended and expired sessions and client tokens, and failed logins that no longer count (any time)."""
     click.echo(f"Deleted {purge_sessions()} ended or expired sessions.")
+    click.echo(f"Deleted {clients.purge_client_tokens()} ended or expired client tokens.")
     click.echo(f"Deleted {purge_failures()} failed logins older than LOGIN_FAILURE_LIMIT's window.")
 
 

@@ -1,9 +1,9 @@
 """Credentials for machines: clients an admin creates, their scoped tokens, and stopping them."""
 
 from helpers import assert_error, assert_forbidden, assert_refused, basic, bearer, claims_of
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from tokenservice.storage.models import ApiClient
+from tokenservice.storage.models import ApiClient, ClientToken
 
 
 def token_of(auth, client_id, secret, **form) -> str:
@@ -122,3 +122,13 @@ def test_client_secrets_are_never_in_a_log_line(client, admin, auth, app_log):
     assert "client_created" in events and "client_auth_failed" in events and "client_token_issued" in events
     logged = " ".join(str(vars(record)) for record in app_log.records)
     assert secret not in logged and secret[len("tokenservice_secret_") :] not in logged
+
+
+def test_purge_deletes_ended_and_expired_client_tokens_only(runner, admin, auth, client, database):
+    client_id, secret = auth.add_client("users:read")
+    kept, revoked = (auth.client_token(client_id, secret).json["access_token"] for _ in range(2))
+    assert client.post("/revoke", data={"token": revoked}, headers=basic(client_id, secret)).status_code == 200
+    result = runner.invoke(args=["sessions", "purge"])
+    assert "Deleted 1 ended or expired client tokens." in result.output
+    assert client.get("/users", headers=bearer(kept)).status_code == 200
+    assert database.scalar(select(func.count()).select_from(ClientToken)) == 1

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, delete, func, not_, select, update
 
 from ..storage.database import changed_rows
 from ..storage.extensions import db
@@ -130,6 +130,14 @@ def end_client_tokens(*, client_id: str, token_id: uuid.UUID | None = None) -> i
     if token_id is not None:
         statement = statement.where(ClientToken.id == token_id)
     return changed_rows(statement.execution_options(synchronize_session=False))
+
+
+def purge_client_tokens() -> int:
+    """Delete the client tokens that can no longer be used (ended or expired); one statement, committed at once."""
+    purge = delete(ClientToken).where(not_(LIVE_TOKEN)).execution_options(synchronize_session=False)
+    deleted = changed_rows(purge)
+    db.session.commit()
+    return deleted
 
 
 def _hash(secret: str) -> bytes:
