@@ -202,5 +202,5 @@ def test_the_purge_fetches_nothing_back(app, runner):
     with sql_statements(app) as statements:
         assert runner.invoke(args=["sessions", "purge"]).exit_code == 0
     deletes = [statement for statement in statements if statement.lstrip().upper().startswith("DELETE")]
-    assert len(deletes) == 2  # sessions, failed logins
+    assert len(deletes) == 3  # sessions, client tokens, failed logins
     assert not any("RETURNING" in statement.upper() for statement in deletes)
