@@ -1,7 +1,7 @@
 """Credentials for machines: clients an admin creates, their scoped tokens, and stopping them."""
 
 from helpers import assert_error, assert_forbidden, assert_refused, basic, bearer, claims_of
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tokenservice.storage.models import ApiClient, ClientToken
 
@@ -132,3 +132,13 @@ def test_purge_deletes_ended_and_expired_client_tokens_only(runner, admin, auth,
     assert "Deleted 1 ended or expired client tokens." in result.output
     assert client.get("/users", headers=bearer(kept)).status_code == 200
     assert database.scalar(select(func.count()).select_from(ClientToken)) == 1
+
+
+def test_re_enabling_a_client_ends_any_token_granted_while_it_was_disabled(client, admin, auth, database):
+    client_id, secret = auth.add_client("users:read")
+    token = bearer(token_of(auth, client_id, secret))
+    # What a grant racing the disable leaves: a live row of a disabled client.
+    database.execute(update(ApiClient).values(is_active=False))
+    assert_refused(client.get("/users", headers=token))
+    assert client.patch(f"/clients/{client_id}", json={"is_active": True}, headers=admin.headers).status_code == 200
+    assert_refused(client.get("/users", headers=token))

@@ -65,7 +65,10 @@ def test_with_hs256_the_documents_have_no_jwks_uri(make_app):
     assert "jwks_uri" not in document  # no public keys: services verify by introspection, or with the secret
 
 
-@pytest.mark.parametrize("issuer", [None, "tokenservice", "http://auth.example.com", "https://auth.example.com/?x=1"])
+@pytest.mark.parametrize(
+    "issuer",
+    [None, "tokenservice", "http://auth.example.com", "https://auth.example.com/?x=1", "https://example.com/auth"],
+)
 def test_no_documents_without_an_issuer_others_can_start_from(make_app, issuer):
     client = make_app(JWT_ISSUER=issuer).test_client()
     for path in PATHS:

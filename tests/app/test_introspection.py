@@ -31,6 +31,7 @@ def test_a_live_access_token_is_active_with_its_claims(client, introspector, ali
         "exp": claims["exp"],
         "iat": claims["iat"],
         "sid": claims["sid"],
+        "type": "access",
         "token_type": "Bearer",
     }
 
@@ -67,7 +68,8 @@ def test_every_kind_of_bad_token_is_only_inactive(client, introspector, alice, d
 
 
 def test_the_current_refresh_token_is_active_a_rotated_one_is_not(client, auth, introspector, alice):
-    assert introspect(client, introspector, alice.refresh_token)["active"] is True
+    answer = introspect(client, introspector, alice.refresh_token)
+    assert answer["active"] is True and answer["type"] == "refresh"  # a resource server can tell it apart
     assert auth.refresh(alice.refresh_token).status_code == 200
     assert introspect(client, introspector, alice.refresh_token) == INACTIVE
 
@@ -147,3 +149,17 @@ def test_a_clients_token_is_revoked_with_that_clients_credentials_only(client, a
     assert revoke(client, token, headers=basic(client_id, secret)).status_code == 200
     assert_refused(client.get("/users", headers=bearer(token)))
     assert claims_of(token)["client_id"] == client_id
+
+
+def test_the_scope_is_the_rows_not_the_tokens_claim(client, auth, introspector):
+    """Under HS256 every verifying service holds the key: a client token re-signed with more scope gets no more."""
+    client_id, secret = auth.add_client("introspect")
+    token = auth.client_token(client_id, secret).json["access_token"]
+    widened = forge(claims_of(token), scope="introspect users:read")
+    assert client.get("/users", headers=bearer(widened)).status_code == 403
+    assert introspect(client, introspector, widened)["scope"] == "introspect"
+
+
+def test_a_public_client_may_send_its_client_id_alone(client, alice):
+    assert revoke(client, alice.access_token, client_id="spa").status_code == 200
+    assert_refused(client.get("/me", headers=alice.headers))

@@ -41,6 +41,15 @@ _NO_SECRET = hashlib.sha256(b"no client has this secret").digest()
 
 
 @dataclass(frozen=True)
+class LiveClient:
+    """The caller behind a live client token: the client, and the scopes of that token's row (the database's
+    word, not the token's: a service holding the HS256 key could sign itself more)."""
+
+    client_id: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class NewClient:
     client: ApiClient
     secret: str  # shown this once
@@ -76,9 +85,14 @@ def get_client(client_id: str) -> ApiClient:
 
 
 def set_active(client: ApiClient, active: bool) -> None:
-    """Enable or disable a client; disabling ends its tokens (they stop at once). The caller commits."""
+    """Enable or disable a client, ending its tokens either way; the caller commits.
+
+    Disabling stops them at once. Enabling ends them again: a token granted
+    while the disable committed (its row missed by that UPDATE) must not come
+    alive with the client.
+    """
     client.is_active = active
-    ended = 0 if active else end_client_tokens(client_id=client.id)
+    ended = end_client_tokens(client_id=client.id)
     events.record("client_enabled" if active else "client_disabled", client_id=client.id, tokens_ended=ended)
 
 
@@ -115,13 +129,14 @@ def issue_client_token(client: ApiClient, *, scope: str | None, lifetime: timede
     return token
 
 
-def find_live_client(*, client_id: str, token_id: uuid.UUID) -> ApiClient | None:
-    """The active client of a live token (one query by primary keys), or None."""
-    return db.session.execute(
-        select(ApiClient)
-        .join(ClientToken, ClientToken.client_id == ApiClient.id)
+def find_live_client(*, client_id: str, token_id: uuid.UUID) -> LiveClient | None:
+    """The active client of a live token, with the token's scopes (one query by primary keys), or None."""
+    scopes = db.session.execute(
+        select(ClientToken.scopes)
+        .join(ApiClient, ClientToken.client_id == ApiClient.id)
         .where(ApiClient.id == client_id, ApiClient.is_active, ClientToken.id == token_id, LIVE_TOKEN)
     ).scalar_one_or_none()
+    return None if scopes is None else LiveClient(client_id=client_id, scopes=tuple(scopes))
 
 
 def end_client_tokens(*, client_id: str, token_id: uuid.UUID | None = None) -> int:

@@ -33,8 +33,10 @@ def introspect(token: str) -> dict:
         return INACTIVE
     read = read_any_claims(claims)
     if isinstance(read, ClientClaims):
-        live = find_live_client(client_id=read.client_id, token_id=read.session_id) is not None
-        extra = {"client_id": read.client_id, "scope": " ".join(read.scopes)}
+        client = find_live_client(client_id=read.client_id, token_id=read.session_id)
+        live = client is not None
+        # The row's scopes: the database's word, not the token's.
+        extra = {"client_id": read.client_id, "scope": " ".join(client.scopes)} if client else {}
     elif read.kind == REFRESH:  # only the session's current refresh token: a rotated one logs nobody in
         live = is_current_refresh_token(user_id=read.user_id, session_id=read.session_id, jti=read.jti)
         extra = {}
@@ -43,7 +45,8 @@ def introspect(token: str) -> dict:
         extra = {}
     if not live:
         return INACTIVE
-    answer = {"active": True, "token_type": "Bearer", **{name: claims[name] for name in ("sub", "exp", "sid")}}
+    # `type` (this service's claim): "access" or "refresh", so that a resource server can refuse a refresh token.
+    answer = {"active": True, "token_type": "Bearer", **{name: claims[name] for name in ("sub", "exp", "sid", "type")}}
     answer.update({name: claims[name] for name in ("iat", "iss", "aud") if name in claims})
     return {**answer, **extra}
 

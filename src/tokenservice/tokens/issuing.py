@@ -3,7 +3,7 @@
 from flask import current_app, g, request
 from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token
 
-from ..rules.clients import find_live_client
+from ..rules.clients import LiveClient, find_live_client
 from ..rules.exceptions import ClientTokenRefused
 from ..rules.sessions import find_live_user
 from ..storage.models import ApiClient, ClientToken, LoginSession, User
@@ -70,7 +70,7 @@ def register_token_loaders(jwt: JWTManager) -> None:
         return current_app.config["SIGNING_KEYS"].token_headers()
 
     @jwt.user_lookup_loader
-    def load_live_user(jwt_header: dict, jwt_data: dict) -> User | ApiClient | None:
+    def load_live_user(jwt_header: dict, jwt_data: dict) -> User | LiveClient | None:
         # Must return the user or None (then a 401 invalid_token). Database
         # errors are left to propagate, so an outage is a 503, not a 401.
         claims = read_any_claims(jwt_data)

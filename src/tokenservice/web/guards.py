@@ -17,12 +17,11 @@ from flask_jwt_extended import get_current_user, get_jwt, jwt_required, verify_j
 from flask_jwt_extended.exceptions import NoAuthorizationError, UserLookupError
 from jwt import ExpiredSignatureError
 
-from ..rules.clients import INTROSPECT, READ_USERS, authenticate_client
+from ..rules.clients import INTROSPECT, READ_USERS, LiveClient, authenticate_client
 from ..rules.exceptions import Forbidden, SecondFactorRequired
 from ..rules.roles import require_admin
 from ..rules.second_factor import OTP
-from ..storage.models import ApiClient
-from ..tokens.claims import ClientClaims, read_any_claims, read_claims
+from ..tokens.claims import read_claims
 from ..tokens.cookies import cookie_mode, refuse_tossed_cookies
 from ..tokens.decoded_tokens import expired_claims
 from ..tokens.issuing import ACCEPTS_CLIENTS
@@ -93,9 +92,8 @@ def _admin_or_client_with(scope: str):
         @functools.wraps(view)
         def admin_or_client(*args, **kwargs):
             caller = get_current_user()
-            if isinstance(caller, ApiClient):
-                claims = read_any_claims(get_jwt())
-                if not (isinstance(claims, ClientClaims) and scope in claims.scopes):
+            if isinstance(caller, LiveClient):
+                if scope not in caller.scopes:  # the token row's scopes, not the token's claim
                     raise Forbidden(f"This client's token does not carry the scope {scope}.")
             else:
                 require_admin(caller)
@@ -105,8 +103,11 @@ def _admin_or_client_with(scope: str):
 
         @functools.wraps(view)
         def taking_clients(*args, **kwargs):
-            g.setdefault(ACCEPTS_CLIENTS, True)  # before the token is read (tokens/issuing.py)
-            return checked(*args, **kwargs)
+            setattr(g, ACCEPTS_CLIENTS, True)  # before the token is read (tokens/issuing.py)
+            try:
+                return checked(*args, **kwargs)
+            finally:
+                g.pop(ACCEPTS_CLIENTS, None)
 
         return taking_clients
 

@@ -236,6 +236,7 @@ class IntrospectionSchema(Schema):
     scope = fields.String()
     client_id = fields.String()
     token_type = fields.String()
+    type = fields.String(metadata={"description": "access or refresh: the token's own type claim."})
     iss = fields.String()
     aud = fields.Raw()
 

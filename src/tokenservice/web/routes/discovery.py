@@ -58,10 +58,12 @@ def _metadata() -> dict:
 
 
 def is_discoverable(issuer: str | None) -> bool:
-    """An issuer other services can start from: an https:// URL (http:// for localhost) without query or fragment."""
+    """An issuer other services can start from: an https:// URL (http:// for localhost) without path, query or
+    fragment (with a path, RFC 8414 3 would put the documents under /.well-known/.../<path>, which this service
+    does not serve)."""
     if not issuer:
         return False
     parts = urlsplit(issuer)
     local = parts.hostname in ("localhost", "127.0.0.1", "::1")
     secure = parts.scheme == "https" or (parts.scheme == "http" and local)
-    return secure and bool(parts.hostname) and not parts.query and not parts.fragment
+    return secure and bool(parts.hostname) and parts.path in ("", "/") and not parts.query and not parts.fragment

@@ -20,7 +20,8 @@ bp = Blueprint("revocation", __name__, description="Ending a token's session fro
 def revoke_token(data):
     """End a token's session: a user's token needs nothing more, a client's its credentials. 200 for any token."""
     client_id, secret = client_credentials()
-    client = authenticate_client(client_id, secret) if client_id or secret else None
+    # A public client (the SPA) may send its client_id alone (RFC 6749 3.2.1): only a secret is authenticated.
+    client = authenticate_client(client_id, secret) if secret is not None else None
     revoke(data["token"], client=client)
     db.session.commit()
     return ""
