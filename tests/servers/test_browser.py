@@ -394,7 +394,8 @@ def test_a_link_to_another_api_gets_none_of_this_apis_tokens(page, serve, spa_fi
     # The page still talks to the API it names, and keeps that API's tokens apart.
     log_in(page, "mallory")
     expect(page.locator("#whoami")).to_have_text("Signed in as mallory")
-    wait_for(lambda: any(r.path == "/me/sessions" for r in recorder.requests))  # asked for after /me
+    # Asked for after /me; its CORS preflight comes first, so it is the GET that is waited for.
+    wait_for(lambda: any((r.method, r.path) == ("GET", "/me/sessions") for r in recorder.requests))
     assert [(r.method, r.path) for r in recorder.requests if r.method != "OPTIONS"] == [
         ("POST", "/token"),
         ("GET", "/me"),
