@@ -117,6 +117,27 @@ def login(port: int, username: str = "alice", password: str = PASSWORD, headers=
     return tokens
 
 
+def refusal_of(result: subprocess.CompletedProcess, sentence: str) -> str:
+    """The one sentence a process that refused to start printed (once, or once per worker that was loading the app
+    when the master stopped), which must contain `sentence`."""
+    refusal = [line for line in result.stderr.splitlines() if line.startswith("tokenservice cannot start:")]
+    assert refusal and len(set(refusal)) == 1 and sentence in refusal[0], result.stderr
+    return refusal[0]
+
+
+def assert_web_stopped(result: subprocess.CompletedProcess) -> None:
+    """Procfile's `web:` stopped because the app refused to load, with no traceback of the app's.
+
+    4, gunicorn's "App failed to load": the master stops at once. When two
+    workers fail at the same instant, gunicorn 27's master trips over the
+    second while stopping (HaltServer raised in its own stop()) and exits 1
+    with that traceback; never one of the app's.
+    """
+    assert "App failed to load" in result.stderr
+    assert result.returncode == 4 or (result.returncode == 1 and "HaltServer" in result.stderr), result.stderr
+    assert "tokenservice" not in "".join(line for line in result.stderr.splitlines() if "File " in line)
+
+
 def start_web(env: dict, **output) -> subprocess.Popen:
     """Procfile's `web:` command in a process group of its own; the process is gunicorn's master."""
     return subprocess.Popen(

@@ -70,14 +70,7 @@ def redeem(token: str, *, purpose: str) -> User:
     The user's row stays locked until the caller commits, so the password or
     address the token is bound to cannot change meanwhile.
     """
-    used = db.session.execute(
-        update(LinkToken)
-        .where(*_live(token, purpose))
-        .values(used_at=func.now())
-        .returning(LinkToken.id, LinkToken.user_id, LinkToken.email, LinkToken.password_fingerprint)
-    ).one_or_none()
-    if used is None:
-        raise InvalidLink()
+    used = _use(token, purpose)
     user = db.session.get(User, used.user_id, with_for_update=True, populate_existing=True)
     if user is None or not user.is_active or not _still_bound(purpose, used.email, used.password_fingerprint, user):
         raise InvalidLink()  # not committed: the token stays as it was
@@ -86,14 +79,9 @@ def redeem(token: str, *, purpose: str) -> User:
 
 def redeem_session_link(token: str) -> tuple[int, uuid.UUID]:
     """Use a live sign-in alert token (once, as `redeem`): the user and the session it names; else InvalidLink."""
-    used = db.session.execute(
-        update(LinkToken)
-        .where(*_live(token, SIGNIN), LinkToken.session_id.is_not(None))
-        .values(used_at=func.now())
-        .returning(LinkToken.user_id, LinkToken.session_id)
-    ).one_or_none()
-    if used is None:
-        raise InvalidLink()
+    used = _use(token, SIGNIN)
+    if used.session_id is None:
+        raise InvalidLink()  # not committed: the token stays as it was
     return used.user_id, used.session_id
 
 
@@ -104,6 +92,19 @@ def recent(*, user_id: int, purpose: str, window: timedelta) -> int:
         .select_from(LinkToken)
         .where(LinkToken.user_id == user_id, LinkToken.purpose == purpose, LinkToken.created_at > func.now() - window)
     ).scalar_one()
+
+
+def _use(token: str, purpose: str):
+    """Mark a live token of `purpose` used, in one UPDATE (of concurrent uses, one wins); its row, or InvalidLink."""
+    used = db.session.execute(
+        update(LinkToken)
+        .where(*_live(token, purpose))
+        .values(used_at=func.now())
+        .returning(LinkToken.user_id, LinkToken.email, LinkToken.password_fingerprint, LinkToken.session_id)
+    ).one_or_none()
+    if used is None:
+        raise InvalidLink()
+    return used
 
 
 def _live(token: str, purpose: str):

@@ -118,7 +118,7 @@ def remove(user: User) -> None:
     if user.totp_secret is None:
         raise MfaNotEnabled()
     user.totp_secret = user.totp_enabled_at = user.totp_last_step = None
-    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    _forget_recovery_codes(user)
 
 
 def renew_recovery_codes(user: User) -> list[str]:
@@ -131,7 +131,7 @@ def renew_recovery_codes(user: User) -> list[str]:
 
 def new_recovery_codes(user: User) -> list[str]:
     """Replace the user's recovery codes with RECOVERY_CODES new ones, returned this once; the caller commits."""
-    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    _forget_recovery_codes(user)
     codes = [_new_recovery_code() for _ in range(RECOVERY_CODES)]
     db.session.add_all(RecoveryCode(user_id=user.id, code_hash=_code_hash(code)) for code in codes)
     return codes
@@ -194,6 +194,10 @@ def _accept_code(user: User, code: str) -> bool:
     accept = update(User).where(User.id == user.id, newer).values(totp_last_step=step, updated_at=User.updated_at)
     accepted = changed_rows(accept.execution_options(synchronize_session="fetch"))
     return accepted == 1
+
+
+def _forget_recovery_codes(user: User) -> None:
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
 
 
 def _use_recovery_code(user: User, code: str) -> bool:

@@ -45,8 +45,7 @@ def read_claims(claims: Mapping) -> Claims:
         raise InvalidToken()
     if kind not in (ACCESS, REFRESH):
         raise InvalidToken()
-    if not all(_is_number(claims[name]) for name in ("exp", "nbf", "iat") if name in claims) or "exp" not in claims:
-        raise InvalidToken()
+    _check_times(claims)
     amr = claims.get("amr", [])
     if not (isinstance(amr, list) and all(isinstance(method, str) for method in amr)):
         raise InvalidToken()
@@ -73,8 +72,7 @@ def read_any_claims(claims: Mapping) -> Claims | ClientClaims:
     scope = claims.get("scope")
     if claims.get("client_id") != sub or claims.get("type") != ACCESS or not isinstance(scope, str):
         raise InvalidToken()
-    if not all(_is_number(claims[name]) for name in ("exp", "nbf", "iat") if name in claims) or "exp" not in claims:
-        raise InvalidToken()
+    _check_times(claims)
     return ClientClaims(
         client_id=sub, session_id=_uuid(claims.get("sid")), jti=_uuid(claims.get("jti")), scopes=tuple(scope.split())
     )
@@ -86,6 +84,12 @@ def read_refresh_claims(claims: Mapping) -> Claims:
     if token.kind != REFRESH:
         raise InvalidToken("Only a refresh token can be refreshed.")
     return token
+
+
+def _check_times(claims: Mapping) -> None:
+    """`exp` a number, and `nbf` and `iat`, when present, numbers; else InvalidToken."""
+    if "exp" not in claims or not all(_is_number(claims[name]) for name in ("exp", "nbf", "iat") if name in claims):
+        raise InvalidToken()
 
 
 def _is_number(value) -> bool:

@@ -9,7 +9,7 @@ two cannot drift apart. The token guards are Flask-JWT-Extended's
 """
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from flask import current_app, g, request
@@ -114,12 +114,14 @@ def _admin_or_client_with(scope: str):
     return guard
 
 
-def client_credentials() -> tuple[str | None, str | None]:
-    """The client id and secret of HTTP Basic, or else of the form (RFC 6749 2.3.1); (None, None) without."""
+def client_credentials(body: Mapping | None = None) -> tuple[str | None, str | None]:
+    """The client id and secret of HTTP Basic, or else of the body (the form unless given: RFC 6749 2.3.1);
+    (None, None) without."""
     basic = request.authorization
     if basic is not None and basic.type == "basic":
         return basic.username, basic.password
-    return request.form.get("client_id"), request.form.get("client_secret")
+    body = request.form if body is None else body
+    return body.get("client_id"), body.get("client_secret")
 
 
 def _client_with(scope: str):

@@ -200,7 +200,7 @@ class NewClientSecretSchema(Schema):
 
 
 class ClientSchema(Schema):
-    client_id = fields.String()
+    client_id = fields.String(attribute="id")
     name = fields.String()
     scopes = fields.List(fields.String())
     is_active = fields.Boolean()
@@ -218,7 +218,9 @@ class ClientUpdateSchema(Schema):
 FORM_TOKEN = {"description": "The token, as a client holds it."}
 
 
-class IntrospectionRequestSchema(Schema):
+class TokenFormSchema(Schema):
+    """The form of POST /introspect and POST /revoke (RFC 7662 2.1, RFC 7009 2.1)."""
+
     token = fields.String(required=True, load_only=True, validate=validate.Length(max=8192), metadata=FORM_TOKEN)
     token_type_hint = fields.String(validate=validate.Length(max=32))
     client_id = fields.String(validate=validate.Length(max=100))

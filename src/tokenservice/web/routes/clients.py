@@ -27,7 +27,7 @@ def create(data):
 @bp.response(200, ClientListSchema)
 def index():
     """Every client, the oldest first (never a secret)."""
-    return {"items": [_shown(client) for client in list_clients()]}
+    return {"items": list_clients()}
 
 
 @bp.route("/clients/<client_id>", methods=["PATCH"], guard=ADMIN)
@@ -41,7 +41,7 @@ def update(changes, client_id: str):
     if "is_active" in changes:
         set_active(client, changes["is_active"])
     db.session.commit()
-    return _shown(client)
+    return client
 
 
 @bp.route("/clients/<client_id>", methods=["DELETE"], guard=ADMIN)
@@ -51,8 +51,3 @@ def delete(client_id: str):
     """Delete a client: its tokens stop at once."""
     delete_client(get_client(client_id))
     db.session.commit()
-
-
-def _shown(client) -> dict:
-    fields = ("name", "scopes", "is_active", "created_at")
-    return {"client_id": client.id, **{name: getattr(client, name) for name in fields}}

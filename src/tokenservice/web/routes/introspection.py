@@ -6,7 +6,7 @@ from ..guards import INTROSPECTING_CLIENT
 from ..openapi import Blueprint, errors
 from ..rate_limits import per_address
 from ..request_checks import FORM, accepts
-from ..schemas import IntrospectionRequestSchema, IntrospectionSchema
+from ..schemas import IntrospectionSchema, TokenFormSchema
 from .token import NO_STORE
 
 bp = Blueprint("introspection", __name__, description="Whether a token is live, for other services (RFC 7662)")
@@ -15,7 +15,7 @@ bp = Blueprint("introspection", __name__, description="Whether a token is live, 
 @bp.route("/introspect", methods=["POST"], guard=INTROSPECTING_CLIENT)
 @per_address
 @accepts(FORM)
-@bp.arguments(IntrospectionRequestSchema, location="form")
+@bp.arguments(TokenFormSchema, location="form")
 @errors(415)
 @bp.response(200, IntrospectionSchema)
 def introspect_token(data):

@@ -5,7 +5,7 @@ from ..guards import ANYONE, client_credentials
 from ..openapi import Blueprint, errors
 from ..rate_limits import per_address
 from ..request_checks import FORM, accepts
-from ..schemas import IntrospectionRequestSchema
+from ..schemas import TokenFormSchema
 
 bp = Blueprint("revocation", __name__, description="Ending a token's session from outside (RFC 7009)")
 
@@ -13,7 +13,7 @@ bp = Blueprint("revocation", __name__, description="Ending a token's session fro
 @bp.route("/revoke", methods=["POST"], guard=ANYONE)
 @per_address
 @accepts(FORM)
-@bp.arguments(IntrospectionRequestSchema, location="form")
+@bp.arguments(TokenFormSchema, location="form")
 @bp.doc(security=[{}, {"basicAuth": []}])
 @errors(400, 401, 415, 503)
 @bp.response(200)

@@ -12,7 +12,7 @@ from ...tokens.claims import read_refresh_claims
 from ...tokens.cookies import send_token_cookies
 from ...tokens.issuing import client_token_response, issue_tokens
 from .. import logs
-from ..guards import ANYONE, REFRESH_TOKEN
+from ..guards import ANYONE, REFRESH_TOKEN, client_credentials
 from ..openapi import Blueprint, errors
 from ..rate_limits import per_address
 from ..request_checks import FORM, JSON, accepts
@@ -85,12 +85,7 @@ def refresh_token():
 
 def _client_token(data: dict):
     """A client's access token for its id and secret (HTTP Basic first, as RFC 6749 2.3.1 prefers, else the body)."""
-    basic = request.authorization
-    if basic is not None and basic.type == "basic":
-        client_id, secret = basic.username, basic.password
-    else:
-        client_id, secret = data.get("client_id"), data.get("client_secret")
-    client = authenticate_client(client_id, secret)
+    client = authenticate_client(*client_credentials(data))
     lifetime = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
     token = issue_client_token(client, scope=data.get("scope"), lifetime=lifetime)
     answer = client_token_response(client=client, token=token)
